@@ -1,0 +1,3 @@
+//! Parse benchmark (written by the parser helper).
+
+fn main() {}

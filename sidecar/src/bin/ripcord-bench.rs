@@ -1,0 +1,3 @@
+//! `ripcord-bench`: the detection benchmark.
+
+fn main() {}

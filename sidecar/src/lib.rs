@@ -1,0 +1,21 @@
+//! Ripcord's sidecar library: everything that runs next to the app.
+//!
+//! The pipeline, one module a step:
+//! - [`expo`] parses the app's exposition text (Prometheus text format and OpenMetrics),
+//! - [`selector`] and [`spec`] read the service owner's `ripcord.dev/watch` annotation,
+//! - [`window`] turns successive scrapes into per-metric count deltas (reset-aware),
+//! - [`stats`] holds the distribution functions and the anytime-valid e-processes,
+//! - [`judge`] compares canary and baseline each tick and decides, with evidence,
+//! - [`verdict`] is the versioned verdict format the controller consumes,
+//! - [`replay`] judges a recorded release offline,
+//! - [`sim`] simulates releases for the detection benchmark.
+
+pub mod expo;
+pub mod judge;
+pub mod replay;
+pub mod selector;
+pub mod sim;
+pub mod spec;
+pub mod stats;
+pub mod verdict;
+pub mod window;

@@ -1,0 +1,3 @@
+//! `ripcord-sidecar`: the sidecar binary. Parses arguments and calls the library.
+
+fn main() {}

@@ -1,0 +1,139 @@
+//! The verdict and its evidence: what a canary sidecar reports and the controller acts on.
+//!
+//! This is a wire format, versioned by [`VERDICT_VERSION`]; fields are only ever added.
+
+use serde::{Deserialize, Serialize};
+
+/// Version tag carried by every serialised verdict.
+pub const VERDICT_VERSION: &str = "ripcord.dev/verdict/v1alpha1";
+
+/// The outcome of judging a release, overall or for one metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Sure, at the configured alpha, that the canary is within tolerance of the baseline.
+    Pass,
+    /// Sure, at the configured alpha, that the canary regressed beyond tolerance.
+    Fail,
+    /// Not sure yet, or no trustworthy data; `reason` says which.
+    Inconclusive,
+}
+
+impl Decision {
+    /// The `replay` exit code for this decision: 0 pass, 1 regression, 2 inconclusive.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Decision::Pass => 0,
+            Decision::Fail => 1,
+            Decision::Inconclusive => 2,
+        }
+    }
+}
+
+/// A verdict on a release, with the evidence for every watched metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Always [`VERDICT_VERSION`].
+    pub version: String,
+    /// Overall decision: `fail` if any metric failed, `pass` if every metric passed.
+    pub decision: Decision,
+    /// Why the decision is what it is, in one sentence for a human.
+    pub reason: String,
+    /// Time of the latest canary observation judged, Unix milliseconds.
+    pub at_ms: i64,
+    /// Time since the first canary observation, milliseconds.
+    pub elapsed_ms: i64,
+    /// Number of ticks judged.
+    pub ticks: u64,
+    /// Family-wise false-alarm bound across all metrics.
+    pub alpha: f64,
+    /// When the overall decision became `fail` or `pass`, Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at_ms: Option<i64>,
+    /// Evidence per watched metric, in the spec's order.
+    pub metrics: Vec<MetricEvidence>,
+}
+
+/// Counts and rate of one arm (canary or baseline) over the judged window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmCounts {
+    /// Events counted: errors, conversions, or requests slower than the latency edge.
+    pub events: f64,
+    /// Trials counted: requests, checkouts started, or all requests of the histogram.
+    pub trials: f64,
+    /// `events / trials`, absent when there were no trials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+}
+
+/// The estimated effect of the canary on one metric, with an always-valid interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Effect {
+    /// What the numbers measure: `rate_ratio` (canary rate / baseline rate).
+    pub measure: String,
+    /// Point estimate, absent without data in both arms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<f64>,
+    /// Lower end of the confidence sequence (valid at any time it is looked at).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower: Option<f64>,
+    /// Upper end of the confidence sequence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper: Option<f64>,
+    /// Coverage of the interval, `1 - alpha` of the metric.
+    pub confidence: f64,
+}
+
+/// Latency-specific evidence: the bucket edge the counts were taken at and the quantiles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyEvidence {
+    /// The quantile the spec watches, e.g. `0.99`.
+    pub quantile: f64,
+    /// Bucket upper bound (seconds, or the histogram's unit) chosen from the baseline.
+    pub edge: f64,
+    /// Share of baseline requests at or below the edge when it was chosen.
+    pub baseline_share_below_edge: f64,
+    /// The canary's quantile, interpolated within buckets as `histogram_quantile` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_quantile: Option<f64>,
+    /// The baseline's quantile, interpolated the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_quantile: Option<f64>,
+}
+
+/// Evidence for one watched metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricEvidence {
+    /// The metric's name in the watch spec.
+    pub name: String,
+    /// `ratio` or `latency`.
+    pub signal: String,
+    /// `max` (higher is worse) or `min` (lower is worse).
+    pub direction: String,
+    /// Tolerated relative change, e.g. `0.5` for `+50%`.
+    pub tolerance: f64,
+    /// This metric's decision.
+    pub decision: Decision,
+    /// Why, in one sentence.
+    pub reason: String,
+    /// Canary counts over the judged window.
+    pub canary: ArmCounts,
+    /// Baseline counts over the judged window.
+    pub baseline: ArmCounts,
+    /// Effect estimate and always-valid interval.
+    pub effect: Effect,
+    /// Current e-value of the regression test (evidence against "no regression").
+    pub e_value: f64,
+    /// The e-value at which the metric fails: `1 / alpha` of the metric.
+    pub threshold: f64,
+    /// The share of the family-wise alpha spent on this metric.
+    pub alpha: f64,
+    /// When this metric's decision became `fail` or `pass`, Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at_ms: Option<i64>,
+    /// Ticks skipped for this metric because their data was untrustworthy.
+    pub skipped_ticks: u64,
+    /// Latency evidence, for latency metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencyEvidence>,
+}

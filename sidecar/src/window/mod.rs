@@ -1,0 +1,47 @@
+//! Turns successive scrapes of one app into per-metric count deltas, with Prometheus' counter-reset
+//! semantics, and keeps a bounded window of them.
+
+/// What one scrape added to one watched metric since the previous scrape.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricDelta {
+    /// A ratio metric: events (numerator) and trials (denominator) added.
+    Ratio {
+        /// Numerator increase (errors, conversions).
+        events: f64,
+        /// Denominator increase (requests, checkouts started).
+        trials: f64,
+    },
+    /// A histogram: cumulative bucket increases at each upper bound, the last one `+Inf`.
+    Histogram {
+        /// Bucket upper bounds, ascending, ending with `f64::INFINITY`.
+        upper_bounds: Vec<f64>,
+        /// Cumulative count increase at each upper bound (non-decreasing).
+        cumulative: Vec<f64>,
+    },
+    /// No trustworthy delta this scrape, and why.
+    Unavailable(Unavailable),
+}
+
+/// Why a scrape gave no trustworthy delta for a metric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The first scrape only sets the starting point.
+    FirstScrape,
+    /// The scrape failed or could not be parsed.
+    ScrapeFailed(String),
+    /// No series matched a selector that must match.
+    NoSeries(String),
+    /// A counter went down: the app restarted. The delta is not trusted.
+    CounterReset(String),
+    /// A histogram's buckets were not cumulative. The scrape is not trusted.
+    NonMonotoneHistogram(String),
+}
+
+/// The deltas of one scrape, one per watched metric, in spec order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// When the scrape was taken, in Unix milliseconds.
+    pub at_ms: i64,
+    /// One delta per metric of the watch spec, in the spec's order.
+    pub metrics: Vec<MetricDelta>,
+}

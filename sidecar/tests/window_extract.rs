@@ -9,7 +9,7 @@ latency: request_latency_seconds{route!="/health"}                 p99 max +20%
 "#;
 
 fn extractor(spec: &str) -> Extractor {
-    Extractor::new(&parse_watch(spec).unwrap())
+    Extractor::new(&parse_watch(spec).expect("test spec parses"))
 }
 
 fn observe(extractor: &mut Extractor, at_ms: i64, text: &str) -> Observation {

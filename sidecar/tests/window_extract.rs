@@ -336,3 +336,100 @@ fn histograms_with_different_layouts_sum_at_shared_bounds() {
         }
     );
 }
+
+const CAPTURE_SPEC: &str = r#"
+errors:  http_requests_total{code=~"5.."} / http_requests_total   max +50%
+latency: request_latency_seconds                                   p99 max +20%
+"#;
+
+fn capture(name: &str) -> String {
+    let path = format!("{}/../testdata/expo/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Adds to the value (the last field) of each sample line `add` says something for.
+fn bump(text: &str, add: impl Fn(&str) -> Option<f64>) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        match (add(line), line.rsplit_once(' ')) {
+            (Some(extra), Some((head, value))) => {
+                let value: f64 = value.parse().expect("sample value");
+                out.push_str(&format!("{head} {}\n", value + extra));
+            }
+            _ => out.push_str(&format!("{line}\n")),
+        }
+    }
+    out
+}
+
+/// The python client's capture: 16 request counters (label values holding `}` `,` `"` `\` and
+/// newlines) and a two-route histogram. The bump adds 2 to each 5xx counter, 5 to the others,
+/// and one observation to every bucket and the count of the /checkout route.
+fn bumped_python_capture() -> (String, f64, f64) {
+    let text = capture("python-client.prom.txt");
+    let requests: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("http_requests_total{"))
+        .collect();
+    let errors = requests.iter().filter(|l| l.contains("code=\"5")).count() as f64;
+    let expected = (
+        2.0 * errors,
+        2.0 * errors + 5.0 * (requests.len() as f64 - errors),
+    );
+    let bumped = bump(&text, |line| {
+        if line.starts_with("http_requests_total{") {
+            Some(if line.contains("code=\"5") { 2.0 } else { 5.0 })
+        } else if (line.starts_with("request_latency_seconds_bucket{")
+            || line.starts_with("request_latency_seconds_count{"))
+            && line.contains("route=\"/checkout\"")
+        {
+            Some(1.0)
+        } else {
+            None
+        }
+    });
+    (bumped, expected.0, expected.1)
+}
+
+#[test]
+fn real_python_client_capture_in_both_formats() {
+    let (bumped, events, trials) = bumped_python_capture();
+    assert!(events > 0.0 && trials > events);
+    for first in ["python-client.prom.txt", "python-client.om.txt"] {
+        let mut x = extractor(CAPTURE_SPEC);
+        let start = observe(&mut x, 1, &capture(first));
+        assert_eq!(start.metrics.len(), 2);
+        for delta in &start.metrics {
+            assert_eq!(unavailable(delta), &Unavailable::FirstScrape, "{first}");
+        }
+        let next = observe(&mut x, 2, &bumped);
+        assert_eq!(ratio(&next.metrics[0]), (events, trials), "{first}");
+        let MetricDelta::Histogram {
+            upper_bounds,
+            cumulative,
+        } = &next.metrics[1]
+        else {
+            panic!("{first}: {:?}", next.metrics[1])
+        };
+        assert_eq!(upper_bounds.len(), 15, "python client default buckets");
+        assert_eq!(upper_bounds.last(), Some(&f64::INFINITY));
+        assert!(cumulative.iter().all(|&c| c == 1.0), "{cumulative:?}");
+    }
+}
+
+#[test]
+fn real_prometheus_server_capture_twice_gives_zero_deltas() {
+    let spec = r#"
+errors:  prometheus_http_requests_total{code!~"2.."} / prometheus_http_requests_total  max +50%
+latency: prometheus_http_request_duration_seconds{handler="/metrics"}                 p90 max +20%
+"#;
+    let text = capture("prometheus-server.prom.txt");
+    let mut x = extractor(spec);
+    observe(&mut x, 1, &text);
+    let again = observe(&mut x, 2, &text);
+    assert_eq!(ratio(&again.metrics[0]), (0.0, 0.0));
+    let MetricDelta::Histogram { cumulative, .. } = &again.metrics[1] else {
+        panic!("{:?}", again.metrics[1])
+    };
+    assert!(!cumulative.is_empty() && cumulative.iter().all(|&c| c == 0.0));
+}

@@ -71,7 +71,9 @@ capture() { # name port accept file
   if [[ "$3" == "$openmetrics" && "$type" != application/openmetrics-text* ]]; then
     # Older Go producers ignore the OpenMetrics Accept header: re-encode their real output with
     # prometheus_client's OpenMetrics writer instead (see reencode_openmetrics.py).
-    python3 "$out/reencode_openmetrics.py" <"$out/$4" >"$work/reencoded"
+    # The Prometheus-text capture made just before is re-encoded, so both files hold the same
+    # samples (tests/expo_captures.rs checks that they parse alike).
+    python3 "$out/reencode_openmetrics.py" <"$out/${4%.om.txt}.prom.txt" >"$work/reencoded"
     mv "$work/reencoded" "$out/$4"
     report "$4" "served $type; re-encoded as OpenMetrics by prometheus_client"
   else

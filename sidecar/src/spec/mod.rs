@@ -1,7 +1,63 @@
 //! The `ripcord.dev/watch` annotation language: which metrics to judge, in which direction, and
 //! how much change is tolerated. Errors name the line and column they were found at.
+//!
+//! ```text
+//! errors:     http_requests_total{code=~"5.."} / http_requests_total   max +50%
+//! latency:    http_request_duration_seconds                             p99 max +20%
+//! conversion: checkout_completed_total / checkout_started_total         min -5%
+//! ```
+//!
+//! # Grammar
+//!
+//! ```text
+//! spec       = { line "\n" }                       (at most 16 KiB and 32 metrics)
+//! line       = blank | "#" comment | metric [ "#" comment ]
+//! metric     = name ":" signal constraint
+//! name       = letter { letter | digit | "_" | "-" }        (unique, at most 64 bytes)
+//! signal     = selector "/" selector                        ratio: events / trials
+//!            | selector quantile                            latency of a histogram family
+//! quantile   = "p" digit [ digit ] [ "." digits ]           p50, p99, p99.9 (strictly 0..100)
+//! constraint = "max" [ "+" ] percent                        higher is worse
+//!            | "min" [ "-" ] percent                        lower is worse
+//! percent    = number "%"                          (max: 0 to 1000 %, min: 0 to below 100 %)
+//! ```
+//!
+//! `selector` is a PromQL series selector (see [`crate::selector`]). A ratio's selectors name
+//! counters; a latency selector names the histogram family (`http_request_duration_seconds`, not
+//! its `_bucket` series) and its matchers apply to the bucket series, `le` aside.
+//!
+//! The tolerance is relative to the baseline: `max +50%` flags the canary when its rate exceeds
+//! the baseline's by more than half; `min -5%` when it falls more than 5 % below.
+
+mod parse;
 
 use crate::selector::Selector;
+
+pub use parse::parse_watch;
+
+/// Largest accepted watch spec, in bytes.
+pub const MAX_SPEC_BYTES: usize = 16 * 1024;
+
+/// Most metrics one watch spec may name.
+pub const MAX_METRICS: usize = 32;
+
+/// Longest metric name, in bytes.
+pub const MAX_NAME_BYTES: usize = 64;
+
+/// A watch spec that could not be parsed: where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct SpecError {
+    /// Line of the spec (1-based).
+    pub line: usize,
+    /// Column of the offending token, in characters (1-based).
+    pub column: usize,
+    /// What is wrong, with a hint when one helps.
+    pub message: String,
+}
+
+/// Result of parsing a watch spec.
+pub type Result<T, E = SpecError> = std::result::Result<T, E>;
 
 /// A parsed watch spec: the metrics to judge, in the order written.
 #[derive(Debug, Clone)]
@@ -52,3 +108,16 @@ pub enum Direction {
     /// Lower is worse (`min`): conversion.
     Min,
 }
+
+impl Direction {
+    /// The keyword that writes this direction in a spec.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Direction::Max => "max",
+            Direction::Min => "min",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

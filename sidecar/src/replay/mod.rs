@@ -41,7 +41,10 @@
 mod align;
 mod error;
 mod recording;
+mod run;
+mod summary;
 
 pub use align::{Alignment, DEFAULT_HALF_INTERVAL_MS, align, combine};
 pub use error::{ReplayError, Result};
 pub use recording::{Content, MAX_RECORDING_BYTES, Recording, Scrape};
+pub use run::{ReplayArgs, Replayed, run, run_with_summary};

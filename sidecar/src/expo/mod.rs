@@ -230,3 +230,92 @@ fn classify(cur: &mut Cursor<'_>, format: Format) -> Result<LineKind> {
         Some(_) => Ok(LineKind::Sample),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> Result<(ParseSummary, Vec<(String, MetricType, f64)>)> {
+        let mut seen = Vec::new();
+        let summary = parse(text.as_bytes(), &Limits::default(), |s| {
+            seen.push((s.name.to_owned(), s.metric_type, s.value));
+        })?;
+        Ok((summary, seen))
+    }
+
+    #[test]
+    fn format_is_detected_from_the_final_eof() {
+        assert_eq!(run("up 1\n").unwrap().0.format, Format::Prometheus);
+        assert_eq!(run("up 1\n# EOF\n").unwrap().0.format, Format::OpenMetrics);
+        assert_eq!(run("up 1\n# EOF").unwrap().0.format, Format::OpenMetrics);
+        assert_eq!(
+            run("").unwrap().0,
+            ParseSummary {
+                samples: 0,
+                lines: 0,
+                format: Format::Prometheus
+            }
+        );
+    }
+
+    #[test]
+    fn content_after_eof_is_refused() {
+        let err = run("up 1\n# EOF\nup 2\n").unwrap_err();
+        assert_eq!((err.line, err.kind), (3, ParseErrorKind::ContentAfterEof));
+        let err = run("# EOF\n\n").unwrap_err();
+        assert_eq!((err.line, err.kind), (2, ParseErrorKind::ContentAfterEof));
+    }
+
+    #[test]
+    fn truncated_openmetrics_is_refused() {
+        let text =
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 1 # {t=\"a\"} 0.5\nh_bucket{le=\"+Inf\"} 2\n";
+        let err = run(text).unwrap_err();
+        assert_eq!(
+            (err.line, err.kind),
+            (2, ParseErrorKind::OpenMetricsOnly("an exemplar"))
+        );
+    }
+
+    #[test]
+    fn types_follow_the_last_type_line() {
+        let text = "# TYPE a counter\na_total 1\na_created 2\n# TYPE b summary\nb{quantile=\"0.5\"} 3\nb_sum 4\nb_count 5\nc 6\n# EOF\n";
+        let (summary, seen) = run(text).unwrap();
+        let types: Vec<MetricType> = seen.iter().map(|s| s.1).collect();
+        use MetricType::{Counter, Summary, Unknown};
+        assert_eq!(
+            types,
+            [Counter, Counter, Summary, Summary, Summary, Unknown]
+        );
+        assert_eq!((summary.samples, summary.lines), (6, 9));
+    }
+
+    #[test]
+    fn prometheus_text_allows_blank_lines_comments_leading_blanks_and_crlf() {
+        let (summary, seen) = run("# a comment\n\n  up 1\r\n\tdown 0 \r\n").unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!((seen[0].0.as_str(), seen[1].2), ("up", 0.0));
+        assert_eq!(summary.lines, 4);
+    }
+
+    #[test]
+    fn openmetrics_refuses_blank_lines_and_free_comments() {
+        assert_eq!(
+            run("up 1\n\n# EOF\n").unwrap_err().kind,
+            ParseErrorKind::EmptyLine
+        );
+        assert_eq!(
+            run("# hi\n# EOF\n").unwrap_err().kind,
+            ParseErrorKind::InvalidComment
+        );
+    }
+
+    #[test]
+    fn errors_carry_line_and_column() {
+        let err = run("up 1\nreq{path=\"/a} 1\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 2, column 10: unterminated label value"
+        );
+    }
+}

@@ -1,5 +1,22 @@
 //! Turns successive scrapes of one app into per-metric count deltas, with Prometheus' counter-reset
 //! semantics, and keeps a bounded window of them.
+//!
+//! [`Extractor`] keeps, per watched selector, the last trusted value of each series it matched
+//! (bounded by a series cap) and turns each scrape into an [`Observation`]: for a ratio, the
+//! summed increases of the numerator's and the denominator's series; for a latency, the summed
+//! cumulative bucket increases of the histogram's series. Anything untrustworthy (first scrape,
+//! restart, broken histogram, failed scrape, missing series, NaN counters) is an [`Unavailable`]
+//! with its reason, never a number. [`Window`] keeps the latest observations in a bounded ring.
+
+mod counter;
+mod cumulative;
+mod extract;
+mod histogram;
+mod ring;
+mod staging;
+
+pub use extract::{DEFAULT_MAX_SERIES, Extractor};
+pub use ring::{RangeTotal, Window};
 
 /// What one scrape added to one watched metric since the previous scrape.
 #[derive(Debug, Clone, PartialEq)]

@@ -209,7 +209,6 @@ pub struct Replayed {
 struct Arm<'r> {
     recording: &'r Recording,
     extractor: Extractor,
-    metrics: usize,
 }
 
 impl<'r> Arm<'r> {
@@ -217,7 +216,6 @@ impl<'r> Arm<'r> {
         Arm {
             recording,
             extractor: Extractor::new(spec),
-            metrics: spec.metrics.len(),
         }
     }
 
@@ -228,11 +226,7 @@ impl<'r> Arm<'r> {
             Content::Exposition(range) => self
                 .extractor
                 .observe(scrape.at_ms, self.recording.exposition(range)),
-            Content::Failed(message) => align::unavailable(
-                scrape.at_ms,
-                self.metrics,
-                &Unavailable::ScrapeFailed(message.clone()),
-            ),
+            Content::Failed(message) => self.extractor.failed(scrape.at_ms, message),
         })
     }
 }

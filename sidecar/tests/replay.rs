@@ -357,3 +357,51 @@ fn usage_errors_exit_64() {
         stderr(&bad_alpha)
     );
 }
+
+#[test]
+fn a_recording_over_the_size_cap_is_refused_unread() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("replay-inputs");
+    fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("huge.rec");
+    let file = fs::File::create(&path).expect("create");
+    file.set_len(ripcord_sidecar::replay::MAX_RECORDING_BYTES + 1)
+        .expect("sparse file");
+    let baseline = scenarios_dir().join("errors/baseline.rec");
+    let output = replay(&[
+        "--baseline",
+        baseline.to_str().expect("UTF-8"),
+        "--canary",
+        path.to_str().expect("UTF-8"),
+        "--watch",
+        WATCH,
+    ]);
+    fs::remove_file(&path).expect("remove");
+    assert_bad_input(
+        &output,
+        &format!("{}: recording is larger than", path.display()),
+    );
+}
+
+#[test]
+fn help_exits_0_and_alpha_comes_from_the_environment() {
+    let help = replay(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--watch-file"));
+    let dir = scenarios_dir().join("errors");
+    let file = |name: &str| dir.join(name).to_str().expect("UTF-8").to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_ripcord-sidecar"))
+        .args([
+            "replay",
+            "-q",
+            "--baseline",
+            &file("baseline.rec"),
+            "--canary",
+            &file("canary.rec"),
+        ])
+        .args(["--watch-file", &file("watch.txt")])
+        .env("RIPCORD_ALPHA", "0.05")
+        .output()
+        .expect("the binary runs");
+    let last = verdicts(&output).pop().expect("a verdict");
+    assert_eq!(last.alpha, 0.05);
+}

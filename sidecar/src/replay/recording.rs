@@ -50,16 +50,20 @@ impl Recording {
             path: path.to_path_buf(),
             source,
         };
+        let too_large = || ReplayError::TooLarge {
+            path: path.to_path_buf(),
+            limit: MAX_RECORDING_BYTES,
+        };
         let file = std::fs::File::open(path).map_err(read_error)?;
+        if file.metadata().map_err(read_error)?.len() > MAX_RECORDING_BYTES {
+            return Err(too_large());
+        }
         let mut text = Vec::new();
         file.take(MAX_RECORDING_BYTES + 1)
             .read_to_end(&mut text)
             .map_err(read_error)?;
         if text.len() as u64 > MAX_RECORDING_BYTES {
-            return Err(ReplayError::TooLarge {
-                path: path.to_path_buf(),
-                limit: MAX_RECORDING_BYTES,
-            });
+            return Err(too_large());
         }
         Recording::parse(path, text)
     }

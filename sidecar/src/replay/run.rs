@@ -11,7 +11,6 @@ use super::recording::{Content, Recording};
 use super::summary;
 use crate::expo::{self, Limits};
 use crate::judge::{Judge, JudgeConfig};
-use crate::selector::Selector;
 use crate::spec::{Signal, WatchSpec};
 use crate::verdict::{Decision, Verdict};
 use crate::window::{Extractor, Observation, Unavailable};
@@ -130,36 +129,15 @@ fn collect_series_names(recording: &Recording, seen: &mut HashSet<String>) -> Re
     Ok(())
 }
 
-/// The selectors whose series name must appear in a recording: both counters of a ratio, a
-/// histogram's buckets (its family name with `_bucket`).
-fn name_checks(signal: &Signal) -> Vec<(&Selector, String)> {
+/// The series names a metric reads, which must appear in a recording: both counters of a
+/// ratio, a histogram's buckets (its family name with `_bucket`). The spec always names them.
+fn series_names(signal: &Signal) -> Vec<String> {
     match signal {
         Signal::Ratio {
             numerator,
             denominator,
-        } => {
-            vec![
-                (numerator, numerator.metric.clone()),
-                (denominator, denominator.metric.clone()),
-            ]
-        }
-        Signal::Latency { histogram, .. } => {
-            vec![(histogram, format!("{}_bucket", histogram.metric))]
-        }
-    }
-}
-
-/// Whether a recorded sample name is the selector's series: equal to `series`, or, for a selector
-/// written as `{__name__=~"..."}`, allowed by its `__name__` matchers.
-fn names_series(selector: &Selector, series: &str, name: &str) -> bool {
-    if selector.metric.is_empty() {
-        selector
-            .matchers
-            .iter()
-            .filter(|m| m.label == "__name__")
-            .all(|m| m.matches_value(name))
-    } else {
-        name == series
+        } => vec![numerator.metric.clone(), denominator.metric.clone()],
+        Signal::Latency { histogram, .. } => vec![format!("{}_bucket", histogram.metric)],
     }
 }
 
@@ -173,17 +151,10 @@ fn check_metrics_exist(
     canary: &Recording,
 ) -> Result<()> {
     for metric in &spec.metrics {
-        let missing = name_checks(&metric.signal)
+        if let Some(series) = series_names(&metric.signal)
             .into_iter()
-            .find(|(selector, series)| {
-                !seen.iter().any(|name| names_series(selector, series, name))
-            });
-        if let Some((selector, series)) = missing {
-            let series = if selector.metric.is_empty() {
-                selector.to_string()
-            } else {
-                series
-            };
+            .find(|name| !seen.contains(name))
+        {
             return Err(ReplayError::UnknownMetric {
                 source_name: source_name.to_string(),
                 line: metric.line,

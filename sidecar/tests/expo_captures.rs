@@ -199,10 +199,13 @@ fn openmetrics_only_types_and_created_samples() {
     assert!(created.value > 1.6e9, "a _created sample is a Unix time");
 }
 
+/// A histogram series: base name and labels other than `le`, sorted.
+type SeriesKey = (String, Vec<(String, String)>);
+
 /// Checks every histogram in a capture: per series, buckets rise with `le`, end at `+Inf`, and
 /// the `+Inf` bucket equals `_count`.
 fn check_histograms(name: &str, samples: &[Owned]) -> usize {
-    let mut series: BTreeMap<(String, Vec<(String, String)>), Vec<(f64, f64)>> = BTreeMap::new();
+    let mut series: BTreeMap<SeriesKey, Vec<(f64, f64)>> = BTreeMap::new();
     let mut counts = BTreeMap::new();
     for s in samples
         .iter()
@@ -216,7 +219,10 @@ fn check_histograms(name: &str, samples: &[Owned]) -> usize {
             .collect();
         key_labels.sort();
         if let Some(base) = s.name.strip_suffix("_bucket") {
-            let le: f64 = s.label("le").unwrap().parse().unwrap();
+            let le: f64 = s
+                .label("le")
+                .and_then(|le| le.parse().ok())
+                .expect("a numeric le");
             series
                 .entry((base.to_owned(), key_labels))
                 .or_default()
@@ -232,7 +238,7 @@ fn check_histograms(name: &str, samples: &[Owned]) -> usize {
                 .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
             "{name} {key:?}: {buckets:?}"
         );
-        let (last_le, last_count) = *buckets.last().unwrap();
+        let (last_le, last_count) = *buckets.last().expect("at least one bucket");
         assert_eq!(last_le, f64::INFINITY, "{name} {key:?}");
         assert_eq!(
             Some(&last_count),

@@ -12,7 +12,7 @@ fn capture(name: &str) -> Vec<u8> {
         "{}/../testdata/expo/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
-    .unwrap()
+    .expect("capture is readable")
 }
 
 proptest! {

@@ -18,11 +18,11 @@ fn capture(name: &str) -> String {
         "{}/../testdata/expo/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
-    .unwrap()
+    .expect("capture is readable")
 }
 
 fn theirs(text: &str) -> Scrape {
-    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("in-memory lines cannot fail")
 }
 
 /// Our samples: (name, labels, value, type).
@@ -36,7 +36,7 @@ fn ours(text: &str) -> Vec<(String, BTreeMap<String, String>, f64, MetricType)> 
             .collect();
         out.push((s.name.to_owned(), labels, s.value, s.metric_type));
     })
-    .unwrap();
+    .expect("our parser accepts the input");
     out
 }
 
@@ -55,7 +55,7 @@ fn get_paths_theirs(scrape: &Scrape) -> BTreeMap<u64, String> {
         .filter(|s| s.metric == "http_requests_total" && s.labels.get("method") == Some("GET"))
         .map(|s| {
             (
-                scalar(&s.value).unwrap() as u64,
+                scalar(&s.value).expect("a counter is a scalar") as u64,
                 s.labels.get("path").unwrap_or("<none>").to_owned(),
             )
         })
@@ -133,7 +133,7 @@ fn theirs_sample(text: &str, metric: &str) -> prometheus_parse::Sample {
         .samples
         .into_iter()
         .find(|s| s.metric == metric)
-        .unwrap()
+        .expect("metric present")
 }
 
 #[test]

@@ -235,7 +235,9 @@ fn classify(cur: &mut Cursor<'_>, format: Format) -> Result<LineKind> {
 mod tests {
     use super::*;
 
-    fn run(text: &str) -> Result<(ParseSummary, Vec<(String, MetricType, f64)>)> {
+    type Seen = Vec<(String, MetricType, f64)>;
+
+    fn run(text: &str) -> Result<(ParseSummary, Seen)> {
         let mut seen = Vec::new();
         let summary = parse(text.as_bytes(), &Limits::default(), |s| {
             seen.push((s.name.to_owned(), s.metric_type, s.value));

@@ -30,6 +30,7 @@
 //! the baseline's by more than half; `min -5%` when it falls more than 5 % below.
 
 mod parse;
+mod words;
 
 use crate::selector::Selector;
 

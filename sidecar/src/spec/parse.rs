@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::words::{hint, percent};
 use super::{
     Direction, MAX_METRICS, MAX_NAME_BYTES, MAX_SPEC_BYTES, MetricSpec, Result, Signal, SpecError,
     WatchSpec,
@@ -392,43 +393,4 @@ impl<'a> Line<'a> {
             Some(token) => format!("{:?}", token.chars().take(40).collect::<String>()),
         }
     }
-}
-
-/// The value of `whole.fraction` percent as a fraction (ASCII digits, at most a dozen of them),
-/// rounded once: `percent("99", "9")` is exactly the double nearest 0.999.
-fn percent(whole: &str, fraction: &str) -> f64 {
-    let mantissa = whole
-        .bytes()
-        .chain(fraction.bytes())
-        .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
-    let scale = 10u64.pow(u32::try_from(fraction.len() + 2).unwrap_or(0));
-    mantissa as f64 / scale as f64
-}
-
-/// A "did you mean" suffix when `word` is one edit away from a keyword.
-fn hint(word: &str) -> String {
-    let lower = word.to_ascii_lowercase();
-    let close: Vec<&str> = ["max", "min"]
-        .into_iter()
-        .filter(|k| edit_distance(&lower, k) <= 1)
-        .collect();
-    match close.as_slice() {
-        [only] => format!(" (did you mean {only:?}?)"),
-        _ => String::new(),
-    }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
 }

@@ -198,12 +198,12 @@ fn check_series(series: &StagedSeries) -> Result<(), String> {
     if last_bound != f64::INFINITY {
         return Err("no le=\"+Inf\" bucket".to_owned());
     }
-    if let Some(count) = series.count {
-        if (count - total).abs() > 1e-9 * count.abs().max(1.0) {
-            return Err(format!(
-                "_count {count} disagrees with the +Inf bucket {total}"
-            ));
-        }
+    if let Some(count) = series.count
+        && (count - total).abs() > 1e-9 * count.abs().max(1.0)
+    {
+        return Err(format!(
+            "_count {count} disagrees with the +Inf bucket {total}"
+        ));
     }
     Ok(())
 }

@@ -71,8 +71,8 @@ SCENARIOS = {
                        watch=WATCH_ALL, expected=1, openmetrics=True),
     "thin-traffic": dict(base=("v1", 1), canary=("v1", 1), run_s=150, watch=WATCH_ALL,
                          expected=2, openmetrics=False),
-    "canary-restart": dict(base=("v1", 60), canary=("v1", 60), run_s=420, watch=WATCH_HEALTHY,
-                           expected=0, openmetrics=False, restart_at_s=200, down_s=4),
+    "canary-restart": dict(base=("v1", 60), canary=("v1", 60), run_s=300, watch=WATCH_HEALTHY,
+                           expected=0, openmetrics=False, restart_at_s=30, down_s=4),
     "baseline-no-traffic": dict(base=("v1", 0), canary=("v1", 30), run_s=150, watch=WATCH_ALL,
                                 expected=2, openmetrics=False),
 }

@@ -1,3 +1,64 @@
 //! `ripcord-sidecar`: the sidecar binary. Parses arguments and calls the library.
+//!
+//! Exit codes follow `sysexits`: 0 pass, 1 regression, 2 inconclusive, 64 bad input (usage errors
+//! included), 74 when the output cannot be written.
 
-fn main() {}
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ripcord_sidecar::replay::{self, ReplayArgs, ReplayError};
+
+/// Exit code for bad input and usage errors (`EX_USAGE`).
+const EXIT_BAD_INPUT: u8 = 64;
+/// Exit code when the output cannot be written (`EX_IOERR`).
+const EXIT_OUTPUT: u8 = 74;
+
+/// Ripcord's sidecar: judges a release against its baseline.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Judge a recorded release offline: JSON verdict lines on stdout, a summary on stderr.
+    ///
+    /// Exit code: 0 pass, 1 regression, 2 inconclusive, 64 bad input.
+    Replay(ReplayArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { EXIT_BAD_INPUT } else { 0 };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Replay(args) => run_replay(&args),
+    }
+}
+
+fn run_replay(args: &ReplayArgs) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    let result = replay::run(args, &mut stdout).and_then(|decision| {
+        stdout.flush().map_err(ReplayError::Output)?;
+        Ok(decision)
+    });
+    match result {
+        Ok(decision) => ExitCode::from(decision.exit_code()),
+        Err(err) => {
+            eprintln!("ripcord-sidecar replay: {err}");
+            ExitCode::from(if err.is_bad_input() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_OUTPUT
+            })
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Runs a replay: loads the spec and recordings, checks them, feeds the judge tick by tick and
+//! writes the verdict lines and the summary.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::align::{self, Alignment, align, combine};
+use super::error::{ReplayError, Result};
+use super::recording::{Content, Recording};
+use super::summary;
+use crate::expo::{self, Limits};
+use crate::judge::{Judge, JudgeConfig};
+use crate::spec::{Signal, WatchSpec};
+use crate::verdict::{Decision, Verdict};
+use crate::window::{Extractor, Observation, Unavailable};
+
+/// Arguments of `ripcord-sidecar replay`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group = clap::ArgGroup::new("watch_source").required(true).args(["watch", "watch_file"]))]
+pub struct ReplayArgs {
+    /// Recording of the baseline (the previous version), `# SCRAPE <unix-ms>` blocks.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: PathBuf,
+    /// Recording of the canary (the new version), `# SCRAPE <unix-ms>` blocks.
+    #[arg(long, value_name = "FILE")]
+    pub canary: PathBuf,
+    /// The watch spec, written as in the `ripcord.dev/watch` annotation.
+    #[arg(long, value_name = "SPEC")]
+    pub watch: Option<String>,
+    /// A file holding the watch spec.
+    #[arg(long, value_name = "FILE")]
+    pub watch_file: Option<PathBuf>,
+    /// Family-wise bound on the probability of ever raising a false alarm.
+    #[arg(long, value_name = "ALPHA", default_value_t = 0.01, env = "RIPCORD_ALPHA", value_parser = parse_alpha)]
+    pub alpha: f64,
+    /// Print no human summary, only the JSON lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Accepts an alpha strictly between 0 and 1.
+fn parse_alpha(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(alpha) if alpha > 0.0 && alpha < 1.0 => Ok(alpha),
+        Ok(_) => Err(format!(
+            "alpha must be between 0 and 1 (exclusive), got {text}"
+        )),
+        Err(err) => Err(format!("alpha `{text}` is not a number: {err}")),
+    }
+}
+
+/// Replays a release: JSON verdict lines to `out`, the human summary (unless `quiet`) to stderr.
+pub fn run(args: &ReplayArgs, out: &mut impl Write) -> Result<Decision> {
+    run_with_summary(args, out, &mut std::io::stderr().lock())
+}
+
+/// Replays a release: JSON verdict lines to `out`, the human summary (unless `quiet`) to `summary`.
+pub fn run_with_summary(
+    args: &ReplayArgs,
+    out: &mut impl Write,
+    summary: &mut impl Write,
+) -> Result<Decision> {
+    let (source_name, spec) = load_spec(args)?;
+    let baseline = Recording::read(&args.baseline)?;
+    let canary = Recording::read(&args.canary)?;
+    let mut seen = HashSet::new();
+    for recording in [&baseline, &canary] {
+        collect_series_names(recording, &mut seen)?;
+    }
+    check_metrics_exist(&spec, &seen, &source_name, &baseline, &canary)?;
+    let replayed = replay(&spec, args.alpha, &baseline, &canary, out)?;
+    if !args.quiet {
+        summary::write(summary, &replayed, &baseline, &canary).map_err(ReplayError::Output)?;
+    }
+    Ok(replayed.verdict.decision)
+}
+
+/// Reads and parses the watch spec; returns where it came from (for messages) and the spec.
+fn load_spec(args: &ReplayArgs) -> Result<(String, WatchSpec)> {
+    let (source_name, text) = match (&args.watch, &args.watch_file) {
+        (Some(text), _) => (String::from("--watch"), text.clone()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ReplayError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            (path.display().to_string(), text)
+        }
+        (None, None) => (String::from("--watch"), String::new()),
+    };
+    match crate::spec::parse_watch(&text) {
+        Ok(spec) => Ok((source_name, spec)),
+        Err(error) => Err(ReplayError::Spec {
+            source_name,
+            message: error.to_string(),
+        }),
+    }
+}
+
+/// Parses every scrape of a recording (refusing the first bad one, by file line and column) and
+/// collects the sample names it holds.
+fn collect_series_names(recording: &Recording, seen: &mut HashSet<String>) -> Result<()> {
+    let limits = Limits::default();
+    for scrape in &recording.scrapes {
+        let Content::Exposition(range) = &scrape.content else {
+            continue;
+        };
+        let parsed = expo::parse(recording.exposition(range), &limits, |sample| {
+            if !seen.contains(sample.name) {
+                seen.insert(sample.name.to_string());
+            }
+        });
+        if let Err(err) = parsed {
+            let line = if err.line == 0 {
+                scrape.line
+            } else {
+                scrape.line + err.line
+            };
+            return Err(ReplayError::Exposition {
+                path: recording.path.clone(),
+                line,
+                column: err.column,
+                at_ms: scrape.at_ms,
+                message: err.kind.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The series names a metric reads, which must appear in a recording: both counters of a
+/// ratio, a histogram's buckets (its family name with `_bucket`). The spec always names them.
+fn series_names(signal: &Signal) -> Vec<String> {
+    match signal {
+        Signal::Ratio {
+            numerator,
+            denominator,
+        } => vec![numerator.metric.clone(), denominator.metric.clone()],
+        Signal::Latency { histogram, .. } => vec![format!("{}_bucket", histogram.metric)],
+    }
+}
+
+/// A metric whose series name is in neither recording is a typo, not missing data. (Label
+/// matchers that match nothing are fine: an app with no errors yet has no `code="500"` series.)
+fn check_metrics_exist(
+    spec: &WatchSpec,
+    seen: &HashSet<String>,
+    source_name: &str,
+    baseline: &Recording,
+    canary: &Recording,
+) -> Result<()> {
+    for metric in &spec.metrics {
+        if let Some(series) = series_names(&metric.signal)
+            .into_iter()
+            .find(|name| !seen.contains(name))
+        {
+            return Err(ReplayError::UnknownMetric {
+                source_name: source_name.to_string(),
+                line: metric.line,
+                metric: metric.name.clone(),
+                series,
+                recordings: format!("{} or {}", baseline.path.display(), canary.path.display()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What a replay found, for the summary.
+#[derive(Debug)]
+pub struct Replayed {
+    /// How the baseline's scrapes were matched to the canary's.
+    pub alignment: Alignment,
+    /// The final verdict.
+    pub verdict: Verdict,
+}
+
+/// One arm's recording and its extractor, turning scrapes into observations in order.
+struct Arm<'r> {
+    recording: &'r Recording,
+    extractor: Extractor,
+}
+
+impl<'r> Arm<'r> {
+    fn new(spec: &WatchSpec, recording: &'r Recording) -> Arm<'r> {
+        Arm {
+            recording,
+            extractor: Extractor::new(spec),
+        }
+    }
+
+    /// The observation of scrape `index`; a failed scrape makes every metric unavailable.
+    fn observe(&mut self, index: usize) -> Option<Observation> {
+        let scrape = self.recording.scrapes.get(index)?;
+        Some(match &scrape.content {
+            Content::Exposition(range) => self
+                .extractor
+                .observe(scrape.at_ms, self.recording.exposition(range)),
+            Content::Failed(message) => self.extractor.failed(scrape.at_ms, message),
+        })
+    }
+}
+
+/// Feeds the judge the aligned recordings and writes one JSON verdict line per tick.
+fn replay(
+    spec: &WatchSpec,
+    alpha: f64,
+    baseline: &Recording,
+    canary: &Recording,
+    out: &mut impl Write,
+) -> Result<Replayed> {
+    let times = |r: &Recording| r.scrapes.iter().map(|s| s.at_ms).collect::<Vec<_>>();
+    let alignment = align(&times(canary), &times(baseline));
+    let mut judge = Judge::new(spec, JudgeConfig { alpha });
+    let mut base_arm = Arm::new(spec, baseline);
+    let mut canary_arm = Arm::new(spec, canary);
+    for index in alignment.history.clone() {
+        if let Some(observation) = base_arm.observe(index) {
+            judge.baseline_history(&observation);
+        }
+    }
+    let mut verdict = judge.verdict();
+    for (tick, baseline_scrapes) in alignment.ticks.iter().enumerate() {
+        let Some(canary_obs) = canary_arm.observe(tick) else {
+            break;
+        };
+        let parts: Vec<Observation> = baseline_scrapes
+            .clone()
+            .filter_map(|i| base_arm.observe(i))
+            .collect();
+        let baseline_obs = combine(&parts, spec.metrics.len()).unwrap_or_else(|| {
+            let why = format!(
+                "no baseline scrape within {} ms of the canary's scrape at {} ms",
+                alignment.half_interval_ms, canary_obs.at_ms
+            );
+            align::unavailable(
+                canary_obs.at_ms,
+                spec.metrics.len(),
+                &Unavailable::ScrapeFailed(why),
+            )
+        });
+        judge.tick(&canary_obs, &baseline_obs);
+        verdict = judge.verdict();
+        write_verdict(out, &verdict)?;
+    }
+    Ok(Replayed { alignment, verdict })
+}
+
+fn write_verdict(out: &mut impl Write, verdict: &Verdict) -> Result<()> {
+    let line = serde_json::to_string(verdict).map_err(|err| ReplayError::Output(err.into()))?;
+    writeln!(out, "{line}").map_err(ReplayError::Output)
+}

@@ -405,3 +405,17 @@ fn help_exits_0_and_alpha_comes_from_the_environment() {
     let last = verdicts(&output).pop().expect("a verdict");
     assert_eq!(last.alpha, 0.05);
 }
+
+#[test]
+fn scenario_flag_reads_the_three_files_of_a_scenario_directory() {
+    let dir = scenarios_dir().join("errors");
+    let by_flag = replay(&["--scenario", dir.to_str().unwrap(), "--quiet"]);
+    let by_files = replay_scenario(&dir, &["--quiet"]);
+    assert_eq!(by_flag.status.code(), Some(1), "{}", stderr(&by_flag));
+    assert_eq!(by_flag.stdout, by_files.stdout);
+
+    let missing = replay(&["--scenario", "no/such/dir"]);
+    assert_bad_input(&missing, "no/such/dir");
+    let both = replay(&["--scenario", dir.to_str().unwrap(), "--baseline", "x.rec"]);
+    assert_eq!(both.status.code(), Some(64));
+}

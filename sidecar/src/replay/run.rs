@@ -17,14 +17,18 @@ use crate::window::{Extractor, Observation, Unavailable};
 
 /// Arguments of `ripcord-sidecar replay`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(group = clap::ArgGroup::new("watch_source").required(true).args(["watch", "watch_file"]))]
+#[command(group = clap::ArgGroup::new("watch_source").required(true).args(["watch", "watch_file", "scenario"]))]
 pub struct ReplayArgs {
+    /// A scenario directory holding `baseline.rec`, `canary.rec` and `watch.txt`, as in
+    /// `testdata/scenarios/`; stands for `--baseline`, `--canary` and `--watch-file`.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["baseline", "canary"])]
+    pub scenario: Option<PathBuf>,
     /// Recording of the baseline (the previous version), `# SCRAPE <unix-ms>` blocks.
-    #[arg(long, value_name = "FILE")]
-    pub baseline: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "scenario")]
+    pub baseline: Option<PathBuf>,
     /// Recording of the canary (the new version), `# SCRAPE <unix-ms>` blocks.
-    #[arg(long, value_name = "FILE")]
-    pub canary: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "scenario")]
+    pub canary: Option<PathBuf>,
     /// The watch spec, written as in the `ripcord.dev/watch` annotation.
     #[arg(long, value_name = "SPEC")]
     pub watch: Option<String>,
@@ -37,6 +41,34 @@ pub struct ReplayArgs {
     /// Print no human summary, only the JSON lines.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+impl ReplayArgs {
+    /// The baseline recording's path, from `--baseline` or the scenario directory.
+    pub fn baseline_path(&self) -> PathBuf {
+        self.scenario_file("baseline.rec", &self.baseline)
+    }
+
+    /// The canary recording's path, from `--canary` or the scenario directory.
+    pub fn canary_path(&self) -> PathBuf {
+        self.scenario_file("canary.rec", &self.canary)
+    }
+
+    /// The watch-spec file's path, from `--watch-file` or the scenario directory, if any.
+    pub fn watch_file_path(&self) -> Option<PathBuf> {
+        match &self.scenario {
+            Some(dir) => Some(dir.join("watch.txt")),
+            None => self.watch_file.clone(),
+        }
+    }
+
+    fn scenario_file(&self, name: &str, explicit: &Option<PathBuf>) -> PathBuf {
+        match (&self.scenario, explicit) {
+            (Some(dir), _) => dir.join(name),
+            (None, Some(path)) => path.clone(),
+            (None, None) => PathBuf::new(),
+        }
+    }
 }
 
 /// Accepts an alpha strictly between 0 and 1.
@@ -62,8 +94,8 @@ pub fn run_with_summary(
     summary: &mut impl Write,
 ) -> Result<Decision> {
     let (source_name, spec) = load_spec(args)?;
-    let baseline = Recording::read(&args.baseline)?;
-    let canary = Recording::read(&args.canary)?;
+    let baseline = Recording::read(&args.baseline_path())?;
+    let canary = Recording::read(&args.canary_path())?;
     let mut seen = HashSet::new();
     for recording in [&baseline, &canary] {
         collect_series_names(recording, &mut seen)?;
@@ -78,10 +110,10 @@ pub fn run_with_summary(
 
 /// Reads and parses the watch spec; returns where it came from (for messages) and the spec.
 fn load_spec(args: &ReplayArgs) -> Result<(String, WatchSpec)> {
-    let (source_name, text) = match (&args.watch, &args.watch_file) {
+    let (source_name, text) = match (&args.watch, args.watch_file_path()) {
         (Some(text), _) => (String::from("--watch"), text.clone()),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|source| ReplayError::Read {
+            let text = std::fs::read_to_string(&path).map_err(|source| ReplayError::Read {
                 path: path.clone(),
                 source,
             })?;

@@ -1,9 +1,28 @@
 //! The judge: compares canary and baseline observations each tick with anytime-valid tests and
 //! decides pass, fail or inconclusive, with evidence.
+//!
+//! Per metric ([`metric`]), every tick's counts go into two e-processes of [`crate::stats`]:
+//! - the **fail test**, a two-cell share mixture e-process valid under any time-varying baseline
+//!   rate ([`crate::stats::share`]); the metric fails when its e-value reaches `1/α_m` *and* the
+//!   point estimate is beyond the tolerance (practical significance). Fail is sticky.
+//! - the **pass test**, a one-cell conditional-binomial mixture against "worse by the tolerance or
+//!   more" ([`crate::stats::ratio`]); the metric passes when its e-value reaches `1/α_m`. A passed
+//!   metric keeps running the fail test, and a later fail overrides the pass.
+//!
+//! `α_m = α / M` for `M` watched metrics (Bonferroni), so the probability of any false alarm over
+//! the whole, arbitrarily long, continuously monitored release is at most `α`.
+//! Latency metrics are judged through the counts above one bucket edge chosen from the baseline
+//! only ([`latency`]). Overall: fail if any metric failed, pass if all passed, else inconclusive.
+
+pub mod evidence;
+pub mod latency;
+mod metric;
 
 use crate::spec::WatchSpec;
-use crate::verdict::{Decision, Verdict};
-use crate::window::Observation;
+use crate::verdict::{Decision, VERDICT_VERSION, Verdict};
+use crate::window::{MetricDelta, Observation, Unavailable};
+use evidence::PathPoint;
+use metric::MetricJudge;
 
 /// Settings of the judge.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,35 +42,125 @@ impl Default for JudgeConfig {
 pub struct Judge {
     spec: WatchSpec,
     config: JudgeConfig,
+    metrics: Vec<MetricJudge>,
+    missing: MetricDelta,
+    ticks: u64,
+    first_at_ms: Option<i64>,
+    last_at_ms: i64,
+    decision: Decision,
+    decided_at_ms: Option<i64>,
 }
 
 impl Judge {
-    /// A judge for the metrics of `spec`.
+    /// A judge for the metrics of `spec`. A configuration the tests cannot use (an alpha outside
+    /// `(0, 1)`, a tolerance of zero) makes the affected metrics inconclusive with that reason.
     pub fn new(spec: &WatchSpec, config: JudgeConfig) -> Judge {
-        Judge { spec: spec.clone(), config }
+        let alpha_per_metric = config.alpha / spec.metrics.len().max(1) as f64;
+        Judge {
+            metrics: spec
+                .metrics
+                .iter()
+                .map(|m| MetricJudge::new(m, alpha_per_metric))
+                .collect(),
+            spec: spec.clone(),
+            config,
+            missing: MetricDelta::Unavailable(Unavailable::NoSeries(
+                "metric absent from the observation".to_string(),
+            )),
+            ticks: 0,
+            first_at_ms: None,
+            last_at_ms: 0,
+            decision: Decision::Inconclusive,
+            decided_at_ms: None,
+        }
     }
 
     /// Feeds a baseline observation taken before the release (the snapshot handed over at release
     /// time). It informs latency edges and baseline rates; it never counts as canary evidence.
     pub fn baseline_history(&mut self, baseline: &Observation) {
-        let _ = baseline;
-        unimplemented!("judge helper")
+        for (metric, delta) in self.metrics.iter_mut().zip(&baseline.metrics) {
+            metric.baseline_history(delta);
+        }
     }
 
     /// Judges one tick: the canary's and the baseline's deltas over the same interval.
     pub fn tick(&mut self, canary: &Observation, baseline: &Observation) -> Decision {
-        let _ = (canary, baseline);
-        unimplemented!("judge helper")
+        self.ticks += 1;
+        self.first_at_ms.get_or_insert(canary.at_ms);
+        self.last_at_ms = canary.at_ms;
+        for (index, metric) in self.metrics.iter_mut().enumerate() {
+            let a = canary.metrics.get(index).unwrap_or(&self.missing);
+            let b = baseline.metrics.get(index).unwrap_or(&self.missing);
+            metric.tick(a, b, canary.at_ms);
+        }
+        let decision = self.overall();
+        if decision != self.decision {
+            self.decision = decision;
+            self.decided_at_ms = (decision != Decision::Inconclusive).then_some(canary.at_ms);
+        }
+        decision
+    }
+
+    fn overall(&self) -> Decision {
+        if self.metrics.iter().any(|m| m.decision == Decision::Fail) {
+            Decision::Fail
+        } else if !self.metrics.is_empty()
+            && self.metrics.iter().all(|m| m.decision == Decision::Pass)
+        {
+            Decision::Pass
+        } else {
+            Decision::Inconclusive
+        }
     }
 
     /// The current decision, cheap to ask.
     pub fn decision(&self) -> Decision {
-        unimplemented!("judge helper")
+        self.decision
+    }
+
+    /// The fail test's log e-value path of the metric at `index` (spec order), oldest first:
+    /// the last ticks at full resolution, earlier ones downsampled. `None` for no such metric.
+    pub fn e_value_path(&self, index: usize) -> Option<Vec<PathPoint>> {
+        self.metrics.get(index).map(|m| m.path.points())
     }
 
     /// The current verdict with full evidence (computes the confidence intervals).
     pub fn verdict(&self) -> Verdict {
-        let _ = (&self.spec, &self.config);
-        unimplemented!("judge helper")
+        let metrics: Vec<_> = self.metrics.iter().map(MetricJudge::evidence).collect();
+        Verdict {
+            version: VERDICT_VERSION.to_string(),
+            decision: self.decision,
+            reason: self.reason(),
+            at_ms: self.last_at_ms,
+            elapsed_ms: self.first_at_ms.map_or(0, |first| self.last_at_ms - first),
+            ticks: self.ticks,
+            alpha: self.config.alpha,
+            decided_at_ms: self.decided_at_ms,
+            metrics,
+        }
+    }
+
+    fn reason(&self) -> String {
+        if self.spec.metrics.is_empty() {
+            return "the watch spec has no metrics".to_string();
+        }
+        let listed = |wanted: Decision| {
+            self.metrics
+                .iter()
+                .filter(|m| m.decision == wanted)
+                .map(|m| format!("{} ({})", m.spec.name, m.reason()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        match self.decision {
+            Decision::Fail => format!("regression: {}", listed(Decision::Fail)),
+            Decision::Pass => "every metric is within tolerance".to_string(),
+            Decision::Inconclusive if self.ticks == 0 => {
+                "no canary observation judged yet".to_string()
+            }
+            Decision::Inconclusive => {
+                format!("lacking evidence: {}", listed(Decision::Inconclusive))
+            }
+        }
     }
 }

@@ -25,7 +25,7 @@ fn pct(v: Option<f64>) -> String {
 
 fn ratio(num: Option<u32>, den: Option<f64>) -> String {
     match (num, den) {
-        (Some(n), Some(d)) if d > 0.0 => format!("{:.2}", f64::from(n) / d),
+        (Some(n), Some(d)) if d > 0.0 => format!("{:.3}", f64::from(n) / d),
         (None, _) => "∞".to_string(),
         _ => "-".to_string(),
     }

@@ -1,0 +1,185 @@
+//! One check line per bar of issue 2 that the benchmark shows, `PASS` or `MISS` with the numbers.
+
+use super::policy::PolicyKind;
+use super::policy::ripcord::ALPHA;
+use super::scenario::Traffic;
+use super::table::Report;
+
+const FAST: usize = 0;
+const THIN: usize = 1;
+/// Scenario index and the bar on its median at 50+50, seconds (errors ×3, latency median).
+const MEDIAN_BARS: [(usize, u32); 4] = [(0, 10), (1, 80), (2, 35), (3, 30)];
+/// How far above Wald's bound the median may be.
+const WALD_FACTOR: f64 = 1.7;
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "MISS" }
+}
+
+fn secs(v: Option<u32>) -> String {
+    v.map_or_else(|| "never".to_string(), |s| format!("{s}s"))
+}
+
+fn watches(report: &Report<'_>, s: usize) -> Vec<(String, &'static str)> {
+    let Some(scenario) = report.scenario(s) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, &'static str)> = scenario
+        .alone
+        .iter()
+        .map(|w| (w.name.clone(), "alone"))
+        .collect();
+    out.push((scenario.all.name.clone(), "all three"));
+    out
+}
+
+/// Bar 1: A/A false alarms of Ripcord (all metrics) ≤ 1 % per release-hour; the naive z-test inflates.
+pub fn false_alarms(report: &Report<'_>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (t, level) in Traffic::levels().iter().enumerate() {
+        for watch in report.all_watch_names() {
+            let ours = report.false_alarm_rate(t, &watch, PolicyKind::Ripcord);
+            let naive = report.false_alarm_rate(t, &watch, PolicyKind::ZTest);
+            let ok = ours.is_some_and(|o| o <= ALPHA)
+                && naive.zip(ours).is_some_and(|(n, o)| n > o && n > ALPHA);
+            lines.push(format!(
+                "{} A/A {} {watch}: ripcord {} false alarms per release-hour (bar ≤ 1%), naive z-test {}",
+                verdict(ok),
+                level.label(),
+                ours.map_or("n/a".to_string(), |x| format!("{:.2}%", 100.0 * x)),
+                naive.map_or("n/a".to_string(), |x| format!("{:.2}%", 100.0 * x)),
+            ));
+        }
+    }
+    lines
+}
+
+/// Bar 2: medians at 50+50 within the issue's seconds and within 1.7× Wald's bound.
+pub fn medians(report: &Report<'_>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (s, limit) in MEDIAN_BARS {
+        let bound = report.wald(FAST, s);
+        for (watch, mode) in watches(report, s) {
+            let median = report
+                .detection(FAST, s, &watch, PolicyKind::Ripcord)
+                .and_then(|d| d.median);
+            let within_bound = median
+                .zip(bound)
+                .is_some_and(|(m, b)| f64::from(m) <= WALD_FACTOR * b);
+            let ok = median.is_some_and(|m| m <= limit) && within_bound;
+            let tag = if mode == "alone" {
+                verdict(ok)
+            } else {
+                if ok { "PASS (report)" } else { "MISS (report)" }
+            };
+            lines.push(format!(
+                "{tag} 50+50 {} ({mode}): ripcord median {} (bar ≤ {limit}s), Wald {:.1}s, ratio {} (bar ≤ {WALD_FACTOR})",
+                report.scenario_name(s),
+                secs(median),
+                bound.unwrap_or(f64::NAN),
+                median.zip(bound).map_or("∞".to_string(), |(m, b)| format!("{:.2}", f64::from(m) / b)),
+            ));
+        }
+    }
+    lines
+}
+
+/// Bar 3: faster than every reference with no more false alarms, everywhere; ≥ 10× Flagger and Argo
+/// on errors 1 %→5 %.
+pub fn versus_references(report: &Report<'_>) -> Vec<String> {
+    let mut misses = Vec::new();
+    let mut compared = 0;
+    for t in 0..Traffic::levels().len() {
+        for s in 0..report.scenario_count() {
+            for (watch, mode) in watches(report, s) {
+                let ours = report
+                    .detection(t, s, &watch, PolicyKind::Ripcord)
+                    .and_then(|d| d.median);
+                if let Some((p, theirs)) = report.best_reference(t, s, &watch) {
+                    compared += 1;
+                    let faster = ours.is_some_and(|o| theirs.is_none_or(|th| o < th));
+                    if !faster {
+                        misses.push(format!(
+                            "{} {} ({mode}) vs {} {} vs {}",
+                            Traffic::levels()[t].label(),
+                            report.scenario_name(s),
+                            p.name(),
+                            secs(ours),
+                            secs(theirs)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let mut lines = vec![format!(
+        "{} ripcord faster than every reference with no higher A/A false-alarm rate: {compared} comparisons, {} misses{}",
+        verdict(misses.is_empty()),
+        misses.len(),
+        if misses.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", misses.join("; "))
+        }
+    )];
+    for (watch, mode) in watches(report, 0) {
+        let ours = report
+            .detection(FAST, 0, &watch, PolicyKind::Ripcord)
+            .and_then(|d| d.median);
+        for p in [PolicyKind::Flagger, PolicyKind::Argo] {
+            let theirs = report.detection(FAST, 0, &watch, p).and_then(|d| d.median);
+            let speedup = match (ours, theirs) {
+                (Some(o), Some(th)) => Some(f64::from(th) / f64::from(o.max(1))),
+                (Some(_), None) => Some(f64::INFINITY),
+                _ => None,
+            };
+            lines.push(format!(
+                "{} 50+50 errors 1%→5% ({mode}): ripcord {} vs {} {}: {} faster (bar ≥ 10×)",
+                verdict(speedup.is_some_and(|x| x >= 10.0)),
+                secs(ours),
+                p.name(),
+                secs(theirs),
+                speedup.map_or("not".to_string(), |x| format!("{x:.1}×")),
+            ));
+        }
+    }
+    lines
+}
+
+/// Bar 4: at 5+5 it detects errors 1 %→5 %, and says inconclusive rather than pass while thin.
+pub fn thin_traffic(report: &Report<'_>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (watch, mode) in watches(report, 0) {
+        let d = report.detection(THIN, 0, &watch, PolicyKind::Ripcord);
+        let median = d.and_then(|d| d.median);
+        lines.push(format!(
+            "{} 5+5 errors 1%→5% ({mode}): ripcord median {}, p90 {}, detected {:.0}%",
+            verdict(median.is_some()),
+            secs(median),
+            secs(d.and_then(|d| d.p90)),
+            100.0 * d.map_or(0.0, |d| d.fired_share),
+        ));
+    }
+    for watch in report.all_watch_names() {
+        if let Some((pass, inconclusive, _)) = report.early_share(THIN, &watch, 60) {
+            lines.push(format!(
+                "{} A/A 5+5 {watch} at 60s: inconclusive {:.1}%, pass {:.1}% (bar: inconclusive, not pass, while thin)",
+                verdict(pass == 0.0),
+                100.0 * inconclusive,
+                100.0 * pass
+            ));
+        }
+    }
+    lines
+}
+
+/// Every check line.
+pub fn all(report: &Report<'_>) -> Vec<String> {
+    [
+        false_alarms(report),
+        medians(report),
+        versus_references(report),
+        thin_traffic(report),
+    ]
+    .concat()
+}

@@ -1,5 +1,6 @@
 //! Property tests: reordering time or splitting ticks never reverses a verdict's direction or the
 //! sign of its effect, and counter resets never make a regression by themselves.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod judge_support;
 
@@ -21,10 +22,26 @@ fn stream(seed: u64, canary_rate: f64, baseline_rate: f64, rps: f64, ticks: usiz
     let mut out = Vec::with_capacity(ticks);
     for _ in 0..ticks {
         let pair = [
-            sim.ratio_delta(RatioArm { requests_per_second: rps, rate: canary_rate }),
-            sim.ratio_delta(RatioArm { requests_per_second: rps, rate: baseline_rate }),
+            sim.ratio_delta(RatioArm {
+                requests_per_second: rps,
+                rate: canary_rate,
+            }),
+            sim.ratio_delta(RatioArm {
+                requests_per_second: rps,
+                rate: baseline_rate,
+            }),
         ];
-        if let [MetricDelta::Ratio { events: xa, trials: na }, MetricDelta::Ratio { events: xb, trials: nb }] = pair {
+        if let [
+            MetricDelta::Ratio {
+                events: xa,
+                trials: na,
+            },
+            MetricDelta::Ratio {
+                events: xb,
+                trials: nb,
+            },
+        ] = pair
+        {
             out.push((xa, na, xb, nb));
         }
     }
@@ -33,22 +50,40 @@ fn stream(seed: u64, canary_rate: f64, baseline_rate: f64, rps: f64, ticks: usiz
 
 /// Final decision and the sign of `estimate - 1`.
 fn judge(ticks: &[Tick], direction: Direction) -> (Decision, Option<bool>) {
-    let mut judge = Judge::new(&spec(vec![ratio_metric("m", direction, 0.2)]), JudgeConfig::default());
+    let mut judge = Judge::new(
+        &spec(vec![ratio_metric("m", direction, 0.2)]),
+        JudgeConfig::default(),
+    );
     for (t, &(xa, na, xb, nb)) in ticks.iter().enumerate() {
         let at = t as i64 * 1000;
-        judge.tick(&observation(at, vec![ratio(xa, na)]), &observation(at, vec![ratio(xb, nb)]));
+        judge.tick(
+            &observation(at, vec![ratio(xa, na)]),
+            &observation(at, vec![ratio(xb, nb)]),
+        );
     }
     let verdict = judge.verdict();
-    let sign = verdict.metrics[0].effect.estimate.filter(|e| (e - 1.0).abs() > 1e-9).map(|e| e > 1.0);
+    let sign = verdict.metrics[0]
+        .effect
+        .estimate
+        .filter(|e| (e - 1.0).abs() > 1e-9)
+        .map(|e| e > 1.0);
     (verdict.decision, sign)
 }
 
 fn opposite(a: Decision, b: Decision) -> bool {
-    matches!((a, b), (Decision::Pass, Decision::Fail) | (Decision::Fail, Decision::Pass))
+    matches!(
+        (a, b),
+        (Decision::Pass, Decision::Fail) | (Decision::Fail, Decision::Pass)
+    )
 }
 
 fn config() -> Config {
-    Config { cases: 48, rng_seed: RngSeed::Fixed(20_240_601), failure_persistence: None, ..Config::default() }
+    Config {
+        cases: 48,
+        rng_seed: RngSeed::Fixed(20_240_601),
+        failure_persistence: None,
+        ..Config::default()
+    }
 }
 
 const RATES: [f64; 5] = [0.01, 0.02, 0.05, 0.1, 0.3];

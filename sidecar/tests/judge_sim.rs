@@ -1,4 +1,5 @@
 //! The judge on simulated releases: false alarms, detection, thin traffic, missing data.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod judge_support;
 
@@ -8,7 +9,10 @@ use ripcord_sidecar::spec::Direction;
 use ripcord_sidecar::verdict::{Decision, Verdict};
 use ripcord_sidecar::window::{MetricDelta, Unavailable};
 
-const FAST: RatioArm = RatioArm { requests_per_second: 50.0, rate: 0.01 };
+const FAST: RatioArm = RatioArm {
+    requests_per_second: 50.0,
+    rate: 0.01,
+};
 
 #[test]
 fn a_a_false_alarms_stay_below_two_percent_over_an_hour() {
@@ -19,7 +23,10 @@ fn a_a_false_alarms_stay_below_two_percent_over_an_hour() {
             run_ratio(seed, metric, FAST, FAST, 3600, &[Decision::Fail]).0 == Decision::Fail
         })
         .count();
-    assert!(alarms * 50 <= runs as usize, "{alarms} false alarms in {runs} A/A hours");
+    assert!(
+        alarms * 50 <= runs as usize,
+        "{alarms} false alarms in {runs} A/A hours"
+    );
 }
 
 #[test]
@@ -39,14 +46,24 @@ fn errors_one_to_five_percent_are_caught_within_ten_seconds_median() {
 
 #[test]
 fn thin_traffic_still_detects_and_an_a_a_is_not_passed_in_the_first_minute() {
-    let thin = RatioArm { requests_per_second: 5.0, rate: 0.01 };
+    let thin = RatioArm {
+        requests_per_second: 5.0,
+        rate: 0.01,
+    };
     let bad = RatioArm { rate: 0.05, ..thin };
     for seed in 0..20 {
         let metric = ratio_metric("errors", Direction::Max, 0.5);
         let (decision, _) = run_ratio(2000 + seed, metric, bad, thin, 3600, &[Decision::Fail]);
         assert_eq!(decision, Decision::Fail, "seed {seed}");
         let metric = ratio_metric("errors", Direction::Max, 0.5);
-        let (decision, _) = run_ratio(3000 + seed, metric, thin, thin, 60, &[Decision::Pass, Decision::Fail]);
+        let (decision, _) = run_ratio(
+            3000 + seed,
+            metric,
+            thin,
+            thin,
+            60,
+            &[Decision::Pass, Decision::Fail],
+        );
         assert_eq!(decision, Decision::Inconclusive, "seed {seed}");
     }
 }
@@ -54,10 +71,23 @@ fn thin_traffic_still_detects_and_an_a_a_is_not_passed_in_the_first_minute() {
 #[test]
 fn an_equal_canary_passes_eventually_and_conversion_drops_fail() {
     let metric = ratio_metric("errors", Direction::Max, 0.5);
-    let (decision, _) = run_ratio(7, metric, FAST, FAST, 3600, &[Decision::Pass, Decision::Fail]);
+    let (decision, _) = run_ratio(
+        7,
+        metric,
+        FAST,
+        FAST,
+        3600,
+        &[Decision::Pass, Decision::Fail],
+    );
     assert_eq!(decision, Decision::Pass);
-    let conversion = RatioArm { requests_per_second: 50.0, rate: 0.10 };
-    let dropped = RatioArm { rate: 0.05, ..conversion };
+    let conversion = RatioArm {
+        requests_per_second: 50.0,
+        rate: 0.10,
+    };
+    let dropped = RatioArm {
+        rate: 0.05,
+        ..conversion
+    };
     let metric = ratio_metric("conversion", Direction::Min, 0.05);
     let (decision, at) = run_ratio(8, metric, dropped, conversion, 3600, &[Decision::Fail]);
     assert_eq!(decision, Decision::Fail);
@@ -65,7 +95,9 @@ fn an_equal_canary_passes_eventually_and_conversion_drops_fail() {
 }
 
 fn judge_of(metrics: usize) -> Judge {
-    let list = (0..metrics).map(|i| ratio_metric(&format!("m{i}"), Direction::Max, 0.5)).collect();
+    let list = (0..metrics)
+        .map(|i| ratio_metric(&format!("m{i}"), Direction::Max, 0.5))
+        .collect();
     Judge::new(&spec(list), JudgeConfig::default())
 }
 
@@ -74,18 +106,36 @@ fn no_data_and_a_silent_baseline_are_inconclusive_never_pass() {
     let mut judge = judge_of(1);
     assert_eq!(judge.verdict().decision, Decision::Inconclusive);
     for t in 0..3600 {
-        let decision = judge.tick(&observation(t, vec![ratio(0.0, 0.0)]), &observation(t, vec![ratio(0.0, 0.0)]));
+        let decision = judge.tick(
+            &observation(t, vec![ratio(0.0, 0.0)]),
+            &observation(t, vec![ratio(0.0, 0.0)]),
+        );
         assert_eq!(decision, Decision::Inconclusive);
     }
-    assert!(judge.verdict().metrics[0].reason.contains("no canary traffic"), "{}", judge.verdict().reason);
+    assert!(
+        judge.verdict().metrics[0]
+            .reason
+            .contains("no canary traffic"),
+        "{}",
+        judge.verdict().reason
+    );
 
     let mut judge = judge_of(1);
     for t in 0..3600 {
-        judge.tick(&observation(t, vec![ratio(0.0, 50.0)]), &observation(t, vec![ratio(0.0, 0.0)]));
+        judge.tick(
+            &observation(t, vec![ratio(0.0, 50.0)]),
+            &observation(t, vec![ratio(0.0, 0.0)]),
+        );
     }
     let verdict = judge.verdict();
     assert_eq!(verdict.decision, Decision::Inconclusive);
-    assert!(verdict.metrics[0].reason.contains("baseline has no traffic"), "{}", verdict.reason);
+    assert!(
+        verdict.metrics[0]
+            .reason
+            .contains("baseline has no traffic"),
+        "{}",
+        verdict.reason
+    );
 
     let mut judge = judge_of(2);
     for t in 0..10 {
@@ -97,27 +147,46 @@ fn no_data_and_a_silent_baseline_are_inconclusive_never_pass() {
 #[test]
 fn counter_resets_never_fail_and_are_reported() {
     let mut judge = judge_of(1);
-    let reset = MetricDelta::Unavailable(Unavailable::CounterReset("http_requests_total".to_string()));
+    let reset =
+        MetricDelta::Unavailable(Unavailable::CounterReset("http_requests_total".to_string()));
     for t in 0..600 {
-        let canary = if t % 2 == 0 { reset.clone() } else { ratio(0.0, 50.0) };
-        judge.tick(&observation(t, vec![canary]), &observation(t, vec![ratio(0.0, 50.0)]));
+        let canary = if t % 2 == 0 {
+            reset.clone()
+        } else {
+            ratio(0.0, 50.0)
+        };
+        judge.tick(
+            &observation(t, vec![canary]),
+            &observation(t, vec![ratio(0.0, 50.0)]),
+        );
     }
     let verdict = judge.verdict();
     assert_ne!(verdict.decision, Decision::Fail);
     assert_eq!(verdict.metrics[0].skipped_ticks, 300);
-    assert!(verdict.metrics[0].reason.contains("counter reset"), "{}", verdict.metrics[0].reason);
+    assert!(
+        verdict.metrics[0].reason.contains("counter reset"),
+        "{}",
+        verdict.metrics[0].reason
+    );
 }
 
 #[test]
 fn latency_edge_comes_from_the_baseline_and_a_slower_canary_fails() {
     let mut sim = Sim::new(11);
-    let mut judge = Judge::new(&spec(vec![latency_metric(0.99, 0.2)]), JudgeConfig::default());
+    let mut judge = Judge::new(
+        &spec(vec![latency_metric(0.99, 0.2)]),
+        JudgeConfig::default(),
+    );
     let first = judge.tick(
         &observation(1000, vec![sim.latency_delta(50.0, 0.1, 0.5)]),
         &observation(1000, vec![sim.latency_delta(50.0, 0.1, 0.5)]),
     );
     assert_eq!(first, Decision::Inconclusive);
-    assert!(judge.verdict().metrics[0].reason.contains("choosing the latency edge"));
+    assert!(
+        judge.verdict().metrics[0]
+            .reason
+            .contains("choosing the latency edge")
+    );
     let mut decided = None;
     for t in 2..600 {
         let a = observation(t * 1000, vec![sim.latency_delta(50.0, 0.2, 0.5)]);
@@ -140,20 +209,35 @@ fn verdict_round_trips_through_json_with_its_evidence() {
     let mut sim = Sim::new(5);
     let mut judge = judge_of(1);
     for t in 1..=60 {
-        judge.tick(&observation(t * 1000, vec![sim.ratio_delta(bad)]), &observation(t * 1000, vec![sim.ratio_delta(FAST)]));
+        judge.tick(
+            &observation(t * 1000, vec![sim.ratio_delta(bad)]),
+            &observation(t * 1000, vec![sim.ratio_delta(FAST)]),
+        );
     }
     let verdict = judge.verdict();
     assert_eq!(verdict.decision, Decision::Fail);
     let evidence = &verdict.metrics[0];
     assert!(evidence.e_value >= evidence.threshold);
-    let (lower, upper) = (evidence.effect.lower.unwrap(), evidence.effect.upper.unwrap());
+    let (lower, upper) = (
+        evidence.effect.lower.unwrap(),
+        evidence.effect.upper.unwrap(),
+    );
     let estimate = evidence.effect.estimate.unwrap();
-    assert!(lower < estimate && estimate < upper && lower > 1.0, "{lower} {estimate} {upper}");
+    assert!(
+        lower < estimate && estimate < upper && lower > 1.0,
+        "{lower} {estimate} {upper}"
+    );
     assert!(verdict.decided_at_ms.is_some() && evidence.decided_at_ms == verdict.decided_at_ms);
     let json = serde_json::to_string(&verdict).unwrap();
     let back: Verdict = serde_json::from_str(&json).unwrap();
-    assert_eq!((back.decision, &back.reason, back.decided_at_ms), (verdict.decision, &verdict.reason, verdict.decided_at_ms));
-    assert_json_close(&serde_json::to_value(&back).unwrap(), &serde_json::to_value(&verdict).unwrap());
+    assert_eq!(
+        (back.decision, &back.reason, back.decided_at_ms),
+        (verdict.decision, &verdict.reason, verdict.decided_at_ms)
+    );
+    assert_json_close(
+        &serde_json::to_value(&back).unwrap(),
+        &serde_json::to_value(&verdict).unwrap(),
+    );
     let path = judge.e_value_path(0).unwrap();
     assert_eq!(path.len(), 60);
     assert!(path.last().unwrap().log_e_value >= 100f64.ln());

@@ -1,6 +1,7 @@
 //! Detection speed of the judge on the scenarios (50 + 50 req/s, metric watched alone,
 //! alpha 0.01). Prints medians; run with
 //! `cargo test --release -p ripcord-sidecar --test judge_speed -- --ignored --nocapture`.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod judge_support;
 
@@ -12,8 +13,14 @@ use ripcord_sidecar::verdict::Decision;
 const RUNS: u64 = 200;
 
 fn ratio_median(base: f64, bad: f64, tolerance: f64, rps: f64) -> (f64, f64) {
-    let baseline = RatioArm { requests_per_second: rps, rate: base };
-    let canary = RatioArm { rate: bad, ..baseline };
+    let baseline = RatioArm {
+        requests_per_second: rps,
+        rate: base,
+    };
+    let canary = RatioArm {
+        rate: bad,
+        ..baseline
+    };
     let mut times: Vec<f64> = (0..RUNS)
         .map(|seed| {
             let metric = ratio_metric("errors", Direction::Max, tolerance);
@@ -29,7 +36,10 @@ fn latency_median(factor: f64, sigma: f64, tolerance: f64) -> (f64, f64) {
     let mut times: Vec<f64> = (0..RUNS / 2)
         .map(|seed| {
             let mut sim = Sim::new(seed);
-            let mut judge = Judge::new(&spec(vec![latency_metric(0.99, tolerance)]), JudgeConfig::default());
+            let mut judge = Judge::new(
+                &spec(vec![latency_metric(0.99, tolerance)]),
+                JudgeConfig::default(),
+            );
             for _ in 0..300 {
                 judge.baseline_history(&observation(0, vec![sim.latency_delta(50.0, 0.1, sigma)]));
             }
@@ -58,6 +68,8 @@ fn print_detection_times() {
     println!("errors 0.01->0.05 at 5+5 req/s: median {m} s, p90 {p90} s");
     for sigma in [0.5, 1.0] {
         let (m, p90) = latency_median(1.1, sigma, 0.05);
-        println!("latency median x1.1 (lognormal sigma {sigma}, p99 max +5%): median {m} s, p90 {p90} s");
+        println!(
+            "latency median x1.1 (lognormal sigma {sigma}, p99 max +5%): median {m} s, p90 {p90} s"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Simulated canary/baseline streams for the judge's integration tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -11,17 +11,35 @@ use ripcord_sidecar::verdict::Decision;
 use ripcord_sidecar::window::{MetricDelta, Observation};
 
 /// Prometheus' default histogram buckets, with `+Inf`.
-pub const DEFAULT_BUCKETS: [f64; 12] =
-    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, f64::INFINITY];
+pub const DEFAULT_BUCKETS: [f64; 12] = [
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    f64::INFINITY,
+];
 
 fn selector(name: &str) -> Selector {
-    Selector { metric: name.to_string(), matchers: Vec::new() }
+    Selector {
+        metric: name.to_string(),
+        matchers: Vec::new(),
+    }
 }
 
 pub fn ratio_metric(name: &str, direction: Direction, tolerance: f64) -> MetricSpec {
     MetricSpec {
         name: name.to_string(),
-        signal: Signal::Ratio { numerator: selector("events_total"), denominator: selector("trials_total") },
+        signal: Signal::Ratio {
+            numerator: selector("events_total"),
+            denominator: selector("trials_total"),
+        },
         direction,
         tolerance,
         line: 1,
@@ -31,7 +49,10 @@ pub fn ratio_metric(name: &str, direction: Direction, tolerance: f64) -> MetricS
 pub fn latency_metric(quantile: f64, tolerance: f64) -> MetricSpec {
     MetricSpec {
         name: "latency".to_string(),
-        signal: Signal::Latency { histogram: selector("duration_seconds"), quantile },
+        signal: Signal::Latency {
+            histogram: selector("duration_seconds"),
+            quantile,
+        },
         direction: Direction::Max,
         tolerance,
         line: 2,
@@ -63,7 +84,9 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(seed: u64) -> Sim {
-        Sim { rng: StdRng::seed_from_u64(seed) }
+        Sim {
+            rng: StdRng::seed_from_u64(seed),
+        }
     }
 
     pub fn requests(&mut self, per_second: f64) -> u64 {
@@ -80,7 +103,12 @@ impl Sim {
     }
 
     /// A histogram delta of lognormal latencies with the given median and log-scale sigma.
-    pub fn latency_delta(&mut self, requests_per_second: f64, median: f64, sigma: f64) -> MetricDelta {
+    pub fn latency_delta(
+        &mut self,
+        requests_per_second: f64,
+        median: f64,
+        sigma: f64,
+    ) -> MetricDelta {
         let n = self.requests(requests_per_second);
         let distribution = LogNormal::new(median.ln(), sigma).unwrap();
         let mut cumulative = vec![0.0; DEFAULT_BUCKETS.len()];
@@ -91,7 +119,10 @@ impl Sim {
                 *c += 1.0;
             }
         }
-        MetricDelta::Histogram { upper_bounds: DEFAULT_BUCKETS.to_vec(), cumulative }
+        MetricDelta::Histogram {
+            upper_bounds: DEFAULT_BUCKETS.to_vec(),
+            cumulative,
+        }
     }
 }
 

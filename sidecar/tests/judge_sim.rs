@@ -1,4 +1,5 @@
 //! The judge on simulated releases: false alarms, detection, thin traffic, missing data.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod judge_support;
 

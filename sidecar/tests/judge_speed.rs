@@ -1,6 +1,7 @@
 //! Detection speed of the judge on the scenarios (50 + 50 req/s, metric watched alone,
 //! alpha 0.01). Prints medians; run with
 //! `cargo test --release -p ripcord-sidecar --test judge_speed -- --ignored --nocapture`.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod judge_support;
 
@@ -59,6 +60,18 @@ fn latency_median(factor: f64, sigma: f64, tolerance: f64) -> (f64, f64) {
 #[test]
 #[ignore = "prints detection figures; slow in debug builds"]
 fn print_detection_times() {
+    let fast = RatioArm {
+        requests_per_second: 50.0,
+        rate: 0.01,
+    };
+    let alarms = (0..2000)
+        .filter(|&seed| {
+            let metric = ratio_metric("errors", Direction::Max, 0.5);
+            run_ratio(50_000 + seed, metric, fast, fast, 3600, &[Decision::Fail]).0
+                == Decision::Fail
+        })
+        .count();
+    println!("A/A errors 1% at 50+50 req/s, 2000 release-hours: {alarms} false alarms");
     for (base, bad) in [(0.01, 0.05), (0.01, 0.02), (0.001, 0.01)] {
         let (m, p90) = ratio_median(base, bad, 0.5, 50.0);
         println!("errors {base}->{bad} at 50+50 req/s: median {m} s, p90 {p90} s");

@@ -51,7 +51,7 @@ impl EvidencePath {
     }
 
     fn keep_older(&mut self, point: PathPoint) {
-        if self.evicted % self.stride == 0 {
+        if self.evicted.is_multiple_of(self.stride) {
             if self.older.len() == PATH_RECENT {
                 let mut index = 0;
                 self.older.retain(|_| {
@@ -60,7 +60,7 @@ impl EvidencePath {
                 });
                 self.stride *= 2;
             }
-            if self.evicted % self.stride == 0 {
+            if self.evicted.is_multiple_of(self.stride) {
                 self.older.push(point);
             }
         }

@@ -59,9 +59,9 @@ pub struct SharePrior {
 }
 
 /// Fraction of the tolerance's log odds ratio where the grid starts.
-pub const PRIOR_LOW_FRACTION: f64 = 0.8;
+pub const PRIOR_LOW_FRACTION: f64 = 1.0;
 /// Largest log odds ratio on the grid (an effect of about ×150 in odds).
-pub const PRIOR_PSI_HI: f64 = 5.0;
+pub const PRIOR_PSI_HI: f64 = 3.5;
 /// Number of grid points of the fail test.
 pub const PRIOR_POINTS: usize = 32;
 /// Exponent of the prior weights.

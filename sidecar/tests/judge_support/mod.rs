@@ -1,5 +1,5 @@
 //! Simulated canary/baseline streams for the judge's integration tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;

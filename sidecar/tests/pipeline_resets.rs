@@ -22,7 +22,6 @@ conversion: checkout_completed_total / checkout_started_total         min -10%
 /// What a tick does to the canary's counters.
 #[derive(Debug, Clone, Copy)]
 enum Upset {
-    None,
     /// The process restarts: every counter starts again from zero.
     Restart,
     /// Only the success counter and the checkouts started reset (the error counter does not).
@@ -40,12 +39,12 @@ struct App {
 
 impl App {
     fn serve(&mut self, rng: &mut StdRng, requests: u64) {
-        let errors = Binomial::new(requests, 0.02).unwrap().sample(rng);
-        let started = Binomial::new(requests, 0.3).unwrap().sample(rng);
+        let errors = Binomial::new(requests, 0.02).expect("valid p").sample(rng);
+        let started = Binomial::new(requests, 0.3).expect("valid p").sample(rng);
         self.errors += errors;
         self.ok += requests - errors;
         self.started += started;
-        self.completed += Binomial::new(started, 0.4).unwrap().sample(rng);
+        self.completed += Binomial::new(started, 0.4).expect("valid p").sample(rng);
     }
 
     fn exposition(&self) -> String {
@@ -64,12 +63,12 @@ impl App {
 
 /// Runs one A/A release of `ticks` seconds with the canary upset at the given ticks.
 fn release(seed: u64, ticks: usize, upsets: &[(usize, Upset)]) -> (Decision, u64) {
-    let spec = parse_watch(WATCH).unwrap();
+    let spec = parse_watch(WATCH).expect("the spec parses");
     let mut judge = Judge::new(&spec, JudgeConfig::default());
     let (mut canary_x, mut baseline_x) = (Extractor::new(&spec), Extractor::new(&spec));
     let (mut canary, mut baseline) = (App::default(), App::default());
     let mut rng = StdRng::seed_from_u64(seed);
-    let traffic = Poisson::new(40.0).unwrap();
+    let traffic = Poisson::new(40.0).expect("valid rate");
     for t in 0..ticks {
         match upsets.iter().find(|(at, _)| *at == t).map(|(_, u)| *u) {
             Some(Upset::Restart) => canary = App::default(),
@@ -77,7 +76,7 @@ fn release(seed: u64, ticks: usize, upsets: &[(usize, Upset)]) -> (Decision, u64
                 canary.ok = rng.random_range(0..5);
                 canary.started = rng.random_range(0..5);
             }
-            Some(Upset::None) | None => {}
+            None => {}
         }
         let (canary_requests, baseline_requests) =
             (traffic.sample(&mut rng), traffic.sample(&mut rng));
@@ -107,7 +106,7 @@ fn upset() -> impl Strategy<Value = (usize, Upset)> {
 proptest! {
     #![proptest_config(Config {
         cases: 48,
-        rng_seed: RngSeed::Fixed(0x5EED_0F_4E5E7),
+        rng_seed: RngSeed::Fixed(0x5EED_4E5E),
         failure_persistence: None,
         ..Config::default()
     })]

@@ -19,7 +19,7 @@
 //! quantile   = "p" digit [ digit ] [ "." digits ]           p50, p99, p99.9 (strictly 0..100)
 //! constraint = "max" [ "+" ] percent                        higher is worse
 //!            | "min" [ "-" ] percent                        lower is worse
-//! percent    = number "%"                          (max: 0 to 1000 %, min: 0 to below 100 %)
+//! percent    = number "%"                          (max: 0 to 1000 %, min: 0 to 90 %)
 //! ```
 //!
 //! `selector` is a PromQL series selector (see [`crate::selector`]). A ratio's selectors name

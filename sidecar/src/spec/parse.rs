@@ -9,6 +9,10 @@ use super::{
 };
 use crate::selector::Selector;
 
+/// Largest tolerated drop for `min` (90 %): beyond it the judge's rate-ratio grid (down to 1/64)
+/// leaves no room between the tolerated rate and no events at all.
+const MAX_DROP: f64 = 0.9;
+
 /// Parses a `ripcord.dev/watch` annotation.
 pub fn parse_watch(text: &str) -> Result<WatchSpec> {
     if text.len() > MAX_SPEC_BYTES {
@@ -368,12 +372,12 @@ impl<'a> Line<'a> {
         };
         let in_range = match direction {
             Direction::Max => tolerance <= 10.0,
-            Direction::Min => tolerance < 1.0,
+            Direction::Min => tolerance <= MAX_DROP,
         };
         if !in_range {
             let range = match direction {
                 Direction::Max => "an increase from +0% to +1000%",
-                Direction::Min => "a drop from -0% up to, not including, -100%",
+                Direction::Min => "a drop from -0% to -90%",
             };
             return self.fail(
                 number_at,

@@ -149,6 +149,11 @@ fn tolerance_out_of_range() {
     let (_, column, _) = err("e: x / y max +99999999999999999999%");
     assert_eq!(column, 15);
     assert!(parse_watch("e: x / y max +0%").is_ok());
+    // A drop of more than 90 % leaves the judge no room to tell "worse" from "gone".
+    let (_, column, message) = err("c: x / y min -99.8%");
+    assert_eq!(column, 15);
+    assert!(message.contains("-90%"), "{message}");
+    assert!(parse_watch("c: x / y min -90%").is_ok());
 }
 
 #[test]

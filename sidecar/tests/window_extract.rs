@@ -433,3 +433,38 @@ latency: prometheus_http_request_duration_seconds{handler="/metrics"}           
     };
     assert!(!cumulative.is_empty() && cumulative.iter().all(|&c| c == 0.0));
 }
+
+#[test]
+fn an_absurd_increase_is_not_judged_and_later_scrapes_are() {
+    let mut x = extractor(SPEC);
+    observe(
+        &mut x,
+        0,
+        &scrape(&[("200", 10.0)], [1.0, 2.0, 3.0], [1.0, 1.0, 1.0]),
+    );
+    let absurd = observe(
+        &mut x,
+        1000,
+        &scrape(
+            &[("200", 20.0), ("500", 1.5e308)],
+            [1.0, 2.0, 1.7e308],
+            [1.0, 1.0, 1.0],
+        ),
+    );
+    for delta in &absurd.metrics {
+        match unavailable(delta) {
+            Unavailable::ScrapeFailed(why) => assert!(why.contains("not judged"), "{why}"),
+            other => panic!("expected an implausible increase, got {other:?}"),
+        }
+    }
+    let next = observe(
+        &mut x,
+        2000,
+        &scrape(
+            &[("200", 30.0), ("500", 1.5e308)],
+            [1.0, 2.0, 1.7e308],
+            [1.0, 1.0, 1.0],
+        ),
+    );
+    assert_eq!(ratio(&next.metrics[0]), (0.0, 10.0));
+}

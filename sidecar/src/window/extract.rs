@@ -11,6 +11,27 @@ use crate::spec::{Signal, WatchSpec};
 /// Default cap on the series one extractor stages per scrape (and keeps per selector).
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
 
+/// Largest increase of one metric between two scrapes that is believed (10^12 events). A larger
+/// one is a broken or hostile exporter; trusting it would drown every later count (and sums near
+/// `f64::MAX` would overflow the judge's arithmetic), so that scrape is not judged.
+pub const MAX_INCREASE_PER_SCRAPE: f64 = 1e12;
+
+/// Refuses a delta whose total increase is beyond [`MAX_INCREASE_PER_SCRAPE`].
+fn plausible(delta: MetricDelta, metric: &str) -> Result<MetricDelta, Skipped> {
+    let increase = match &delta {
+        MetricDelta::Ratio { events, trials } => events.max(*trials),
+        MetricDelta::Histogram { cumulative, .. } => cumulative.last().copied().unwrap_or(0.0),
+        MetricDelta::Unavailable(_) => 0.0,
+    };
+    if increase <= MAX_INCREASE_PER_SCRAPE {
+        return Ok(delta);
+    }
+    Err(Skipped::Started(Unavailable::ScrapeFailed(format!(
+        "{metric} increased by {increase:e} in one scrape, more than the {MAX_INCREASE_PER_SCRAPE:e} \
+         believed; this scrape is not judged"
+    ))))
+}
+
 /// Turns successive scrapes into per-metric deltas with Prometheus' counter-reset semantics.
 ///
 /// Each series is compared with its own previous value; a series whose value went down restarted
@@ -221,10 +242,13 @@ fn commit_ratio(
     if let Some(series) = events.reset.or(trials.reset) {
         return Err(Skipped::Started(Unavailable::CounterReset(series)));
     }
-    Ok(MetricDelta::Ratio {
-        events: events.increase,
-        trials: trials.increase,
-    })
+    plausible(
+        MetricDelta::Ratio {
+            events: events.increase,
+            trials: trials.increase,
+        },
+        &denominator.selector.to_string(),
+    )
 }
 
 fn commit_latency(
@@ -253,9 +277,12 @@ fn commit_latency(
         Some(HistogramStep::Delta {
             upper_bounds,
             cumulative,
-        }) => Ok(MetricDelta::Histogram {
-            upper_bounds,
-            cumulative,
-        }),
+        }) => plausible(
+            MetricDelta::Histogram {
+                upper_bounds,
+                cumulative,
+            },
+            &histogram.selector.to_string(),
+        ),
     }
 }

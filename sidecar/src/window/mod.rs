@@ -15,7 +15,7 @@ mod histogram;
 mod ring;
 mod staging;
 
-pub use extract::{DEFAULT_MAX_SERIES, Extractor};
+pub use extract::{DEFAULT_MAX_SERIES, Extractor, MAX_INCREASE_PER_SCRAPE};
 pub use ring::{RangeTotal, Window};
 
 /// What one scrape added to one watched metric since the previous scrape.

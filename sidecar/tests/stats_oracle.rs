@@ -119,7 +119,7 @@ fn e_values_and_confidence_sequences_agree_with_scipy() {
             .collect();
         let mut share =
             ShareEProcess::new(&SharePrior::for_tolerance(tolerance, higher).unwrap()).unwrap();
-        share.add_baseline_history(history[0], history[1]);
+        share.add_baseline_history(history[0], history[1]).unwrap();
         let null = if higher {
             1.0 + tolerance
         } else {
@@ -149,7 +149,7 @@ fn e_values_and_confidence_sequences_agree_with_scipy() {
                     baseline_total: nb,
                 }
             };
-            share.update(&cells);
+            share.update(&cells).unwrap();
             ratio.update(xa, na, xb, nb);
         }
         let fail = case["fail_log_e"].as_f64().unwrap();

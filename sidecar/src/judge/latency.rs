@@ -22,6 +22,8 @@ pub const MIN_EXPECTED_PER_SIDE: f64 = 20.0;
 pub const MIN_CELL_SHARE: f64 = 0.02;
 /// Most edges (the primary included) a latency metric is judged through.
 pub const MAX_EDGES: usize = 4;
+/// Largest distance, in cumulative log odds of the baseline, of a neighbouring edge from the primary.
+pub const LOGIT_WINDOW: f64 = 3.0;
 
 /// A bucket edge, frozen once chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -101,6 +103,15 @@ impl CumulativeHistogram {
         count >= MIN_EXPECTED_PER_SIDE && count >= MIN_CELL_SHARE * self.total()
     }
 
+    /// Whether the edges at `a` and `b` are within [`LOGIT_WINDOW`] in cumulative log odds.
+    fn near(&self, a: usize, b: usize) -> bool {
+        let log_odds = |i: usize| {
+            let below = self.cumulative[i];
+            (below / (self.total() - below)).ln()
+        };
+        (log_odds(a) - log_odds(b)).abs() <= LOGIT_WINDOW
+    }
+
     fn usable_edge(&self, index: usize) -> Option<Edge> {
         let total = self.total();
         let bound = *self.upper_bounds.get(index)?;
@@ -114,8 +125,8 @@ impl CumulativeHistogram {
     }
 
     /// The nearest edge beyond the outermost edge `from` (downwards or upwards) that leaves
-    /// enough requests in both cells it cuts.
-    fn neighbour(&self, from: usize, downwards: bool) -> Option<Edge> {
+    /// enough requests in both cells it cuts and lies near the `primary` edge.
+    fn neighbour(&self, primary: usize, from: usize, downwards: bool) -> Option<Edge> {
         let (from_count, total) = (*self.cumulative.get(from)?, self.total());
         let candidates: Box<dyn Iterator<Item = usize>> = if downwards {
             Box::new((0..from).rev())
@@ -129,7 +140,7 @@ impl CumulativeHistogram {
             } else {
                 (here - from_count, total - here)
             };
-            self.enough(inner) && self.enough(outer)
+            self.enough(inner) && self.enough(outer) && self.near(primary, edge.index)
         })
     }
 
@@ -140,10 +151,10 @@ impl CumulativeHistogram {
         while edges.len() < MAX_EDGES && !(below_done && above_done) {
             let downwards = !below_done && (above_done || edges.len() % 2 == 1);
             let next = if downwards {
-                self.neighbour(edges[0].index, true)
+                self.neighbour(primary.index, edges[0].index, true)
             } else {
                 let last = edges[edges.len() - 1].index;
-                self.neighbour(last, false)
+                self.neighbour(primary.index, last, false)
             };
             match next {
                 Some(edge) if downwards => edges.insert(0, edge),

@@ -95,7 +95,7 @@ impl SharePrior {
             )));
         }
         Ok(SharePrior {
-            psi_lo: psi_tolerance.max(PRIOR_PSI_FLOOR).min(PRIOR_PSI_HI / 2.0),
+            psi_lo: psi_tolerance.clamp(PRIOR_PSI_FLOOR, PRIOR_PSI_HI / 2.0),
             psi_hi: PRIOR_PSI_HI,
             points: PRIOR_POINTS,
             gamma: PRIOR_GAMMA,

@@ -3,7 +3,7 @@
 
 Writes testdata/stats/oracle.json: distribution-function cases (binomial log-pmf, normal cdf/ppf,
 lognormal cdf, log-gamma, log-beta, Bernoulli KL) and end-to-end log e-values of the fail test
-(two-cell share e-process) and the pass test (one-cell e-process) with its confidence sequence,
+(two-cell share e-process), of the K-cell ordinal fail test, and of the pass test (one-cell e-process) with its confidence sequence,
 for seeded tick sequences. The grids and weights are defined by the formulas documented in
 sidecar/src/stats/{share,ratio}.rs; the constants are exported so the Rust test checks they agree.
 
@@ -18,6 +18,7 @@ import random
 import sys
 from pathlib import Path
 
+import numpy as np
 from scipy import special, stats
 
 OUT = Path(__file__).resolve().parent.parent / "testdata" / "stats" / "oracle.json"
@@ -27,6 +28,7 @@ PRIOR = {
     "psi_hi": 3.5,
     "points": 32,
     "gamma": 0.0,
+    "psi_floor": 0.05,
     "refresh_logit": 0.01,
     "grid_points": 161,
     "grid_range": 64.0,
@@ -58,7 +60,11 @@ def expit(x):
 
 def share_grid(tolerance, higher_is_worse):
     tol_psi = math.log1p(tolerance) if higher_is_worse else -math.log1p(-tolerance)
-    lo = min(PRIOR["low_fraction"] * tol_psi, PRIOR["psi_hi"] / 2)
+    return log_odds_grid(PRIOR["low_fraction"] * tol_psi)
+
+
+def log_odds_grid(tol_psi):
+    lo = min(max(tol_psi, PRIOR["psi_floor"]), PRIOR["psi_hi"] / 2)
     k = PRIOR["points"]
     psi = [lo * (PRIOR["psi_hi"] / lo) ** (i / (k - 1)) for i in range(k)]
     raw = [PRIOR["gamma"] * math.log(p) for p in psi]
@@ -163,9 +169,58 @@ def tick_cases():
     return cases
 
 
+def ordinal_log_e(case):
+    """K-cell fail test: proportional-odds alternatives, per-cell conditional binomial factors."""
+    psi, ln_w = log_odds_grid(case["psi_tolerance"])
+    log_l = np.zeros(len(psi))
+    history = np.array(case["history"], dtype=float)
+    k = len(history)
+    refreshed = None
+    for canary, baseline in case["ticks"]:
+        canary, baseline = np.array(canary, dtype=float), np.array(baseline, dtype=float)
+        n_a, n_b = canary.sum(), baseline.sum()
+        if n_a > 0 and n_b > 0:
+            f_hat = np.cumsum(history + 0.5)[:-1] / (history.sum() + 0.5 * k)
+            current = special.logit(f_hat)
+            if refreshed is None or np.any(np.abs(current - refreshed) > PRIOR["refresh_logit"]):
+                refreshed = current
+            q = np.diff(np.concatenate(([0.0], special.expit(refreshed), [1.0])))
+            for j, p in enumerate(psi):
+                p_alt = np.diff(np.concatenate(([0.0], special.expit(refreshed - p), [1.0])))
+                rho = np.maximum.accumulate(p_alt / q)
+                log_l[j] += sum(cell_log_factor(x_a, x_a + x_b, r, n_a, n_b)
+                                for x_a, x_b, r in zip(canary, baseline, rho))
+        history = history + baseline
+    return float(special.logsumexp(np.array(ln_w) + log_l))
+
+
+def ordinal_cases():
+    """Seeded latency-like ticks on K ordered cells (fastest first), canary shifted or not."""
+    cases = []
+    scenarios = [
+        ("4 cells slower canary", [0.22, 0.43, 0.32, 0.03], [0.15, 0.42, 0.38, 0.05], 0.12, 50, 40),
+        ("4 cells A/A", [0.22, 0.43, 0.32, 0.03], [0.22, 0.43, 0.32, 0.03], 0.12, 50, 40),
+        ("3 cells faster canary", [0.5, 0.4, 0.1], [0.6, 0.35, 0.05], 0.0, 30, 50),
+        ("5 cells tail only", [0.2, 0.3, 0.3, 0.15, 0.05], [0.2, 0.3, 0.3, 0.1, 0.1], 0.5, 20, 60),
+    ]
+    for seed, (name, base, canary, psi_tol, rps, ticks) in enumerate(scenarios):
+        rng = np.random.default_rng(100 + seed)
+        rows = []
+        for t in range(ticks):
+            n_a = 0 if t % 13 == 4 else int(rng.integers(0, 2 * rps + 1))
+            n_b = int(rng.integers(0, 2 * rps + 1))
+            rows.append([rng.multinomial(n_a, canary).tolist(), rng.multinomial(n_b, base).tolist()])
+        history = [int(round(p * 2000)) for p in base]
+        case = {"name": name, "psi_tolerance": psi_tol, "history": history, "ticks": rows}
+        case["log_e"] = ordinal_log_e(case)
+        cases.append(case)
+    return cases
+
+
 def build():
     return {"generator": "scripts/scipy_oracle.py", "prior": PRIOR,
-            "distributions": distribution_cases(), "e_values": tick_cases()}
+            "distributions": distribution_cases(), "e_values": tick_cases(),
+            "ordinal_e_values": ordinal_cases()}
 
 
 def close(a, b, path="$"):

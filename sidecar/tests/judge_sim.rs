@@ -262,3 +262,42 @@ fn assert_json_close(a: &serde_json::Value, b: &serde_json::Value) {
         _ => assert_eq!(a, b),
     }
 }
+
+#[test]
+fn a_zero_tolerance_is_judged_and_a_slower_median_fails() {
+    let mut sim = Sim::new(12);
+    let mut judge = Judge::new(
+        &spec(vec![latency_metric(0.5, 0.0)]),
+        JudgeConfig::default(),
+    );
+    let mut decided = None;
+    for t in 1..600 {
+        let a = observation(t * 1000, vec![sim.latency_delta(50.0, 0.11, 0.5)]);
+        let b = observation(t * 1000, vec![sim.latency_delta(50.0, 0.1, 0.5)]);
+        if judge.tick(&a, &b) == Decision::Fail {
+            decided = Some(t);
+            break;
+        }
+    }
+    let verdict = judge.verdict();
+    assert!(!verdict.metrics[0].reason.contains("cannot be judged"));
+    assert_eq!(verdict.decision, Decision::Fail, "{}", verdict.reason);
+    assert!(decided.unwrap() < 300, "{decided:?}");
+}
+
+#[test]
+fn a_zero_tolerance_does_not_fail_an_equal_canary() {
+    let mut sim = Sim::new(13);
+    let mut judge = Judge::new(
+        &spec(vec![latency_metric(0.5, 0.0)]),
+        JudgeConfig::default(),
+    );
+    for t in 1..900 {
+        let a = observation(t * 1000, vec![sim.latency_delta(50.0, 0.1, 0.5)]);
+        let b = observation(t * 1000, vec![sim.latency_delta(50.0, 0.1, 0.5)]);
+        judge.tick(&a, &b);
+    }
+    let verdict = judge.verdict();
+    assert!(!verdict.metrics[0].reason.contains("cannot be judged"));
+    assert_ne!(verdict.decision, Decision::Fail, "{}", verdict.reason);
+}

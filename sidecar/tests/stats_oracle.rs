@@ -3,10 +3,11 @@
 //! absolute; confidence-sequence endpoints exactly (they are grid points).
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
+use ripcord_sidecar::stats::ordinal::OrdinalEProcess;
 use ripcord_sidecar::stats::ratio::{GRID_POINTS, GRID_RANGE, PASS_SPAN, RatioEProcess};
 use ripcord_sidecar::stats::share::{
-    CellTick, PRIOR_GAMMA, PRIOR_LOW_FRACTION, PRIOR_POINTS, PRIOR_PSI_HI, REFRESH_LOGIT,
-    ShareEProcess, SharePrior,
+    CellTick, PRIOR_GAMMA, PRIOR_LOW_FRACTION, PRIOR_POINTS, PRIOR_PSI_FLOOR, PRIOR_PSI_HI,
+    REFRESH_LOGIT, ShareEProcess, SharePrior,
 };
 use ripcord_sidecar::stats::special;
 use serde_json::Value;
@@ -119,7 +120,7 @@ fn e_values_and_confidence_sequences_agree_with_scipy() {
             .collect();
         let mut share =
             ShareEProcess::new(&SharePrior::for_tolerance(tolerance, higher).unwrap()).unwrap();
-        share.add_baseline_history(history[0], history[1]);
+        share.add_baseline_history(history[0], history[1]).unwrap();
         let null = if higher {
             1.0 + tolerance
         } else {
@@ -149,7 +150,7 @@ fn e_values_and_confidence_sequences_agree_with_scipy() {
                     baseline_total: nb,
                 }
             };
-            share.update(&cells);
+            share.update(&cells).unwrap();
             ratio.update(xa, na, xb, nb);
         }
         let fail = case["fail_log_e"].as_f64().unwrap();
@@ -177,5 +178,36 @@ fn e_values_and_confidence_sequences_agree_with_scipy() {
             ),
             None => assert_eq!(interval.upper, None, "{name}"),
         }
+    }
+}
+
+fn numbers(value: &Value) -> Vec<f64> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn ordinal_e_values_agree_with_scipy() {
+    let oracle = oracle();
+    assert_eq!(
+        oracle["prior"]["psi_floor"].as_f64().unwrap(),
+        PRIOR_PSI_FLOOR
+    );
+    let cases = oracle["ordinal_e_values"].as_array().unwrap();
+    assert!(cases.len() >= 3);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let prior = SharePrior::for_log_odds(case["psi_tolerance"].as_f64().unwrap()).unwrap();
+        let history = numbers(&case["history"]);
+        let mut e = OrdinalEProcess::new(&prior, history.len()).unwrap();
+        e.add_baseline_history(&history).unwrap();
+        for tick in case["ticks"].as_array().unwrap() {
+            e.update(&numbers(&tick[0]), &numbers(&tick[1])).unwrap();
+        }
+        assert_log(name, &[], e.log_e_value(), case["log_e"].as_f64().unwrap());
     }
 }

@@ -1,10 +1,14 @@
 //! One watched metric under judgement: its two e-processes, its counts, and its decision.
+//! Latency specifics (edges, cells, gate) are in [`gate`].
+
+mod gate;
 
 use super::evidence::EvidencePath;
 use super::latency::{CumulativeHistogram, Edge};
 use crate::spec::{Direction, MetricSpec, Signal};
+use crate::stats::ordinal::OrdinalEProcess;
 use crate::stats::ratio::RatioEProcess;
-use crate::stats::share::{CellTick, ShareEProcess, SharePrior};
+use crate::stats::share::SharePrior;
 use crate::verdict::Decision;
 use crate::window::{MetricDelta, Unavailable};
 
@@ -27,20 +31,30 @@ impl Totals {
     }
 }
 
-/// The two tests of a metric.
+/// The two tests of a metric: the fail test on ordered cells (worst last) and the pass test.
 #[derive(Debug, Clone)]
 pub(crate) struct Tests {
-    pub(crate) share: ShareEProcess,
+    pub(crate) share: OrdinalEProcess,
     pub(crate) ratio: RatioEProcess,
 }
 
-/// Latency state: the baseline histogram the edge is chosen from, then the frozen edge and the
-/// judged histograms of both arms.
+/// One tick's counts: `(events, trials)` per arm at the primary cut (for the pass test and the
+/// totals), and per-cell counts per arm, worst cell last (for the fail test).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TickCounts {
+    pub(crate) primary: [(f64, f64); 2],
+    pub(crate) canary_cells: Vec<f64>,
+    pub(crate) baseline_cells: Vec<f64>,
+}
+
+/// Latency state: the baseline histogram the edges are chosen from, then the frozen primary edge,
+/// all edges, and the judged histograms of both arms.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LatencyState {
     pub(crate) quantile: f64,
     pub(crate) baseline_for_edge: CumulativeHistogram,
     pub(crate) edge: Option<Edge>,
+    pub(crate) edges: Vec<Edge>,
     pub(crate) canary_judged: CumulativeHistogram,
     pub(crate) baseline_judged: CumulativeHistogram,
 }
@@ -78,7 +92,7 @@ fn build_tests(spec: &MetricSpec, alpha: f64) -> Result<Tests, String> {
     let prior =
         SharePrior::for_tolerance(spec.tolerance, higher_is_worse).map_err(|e| e.to_string())?;
     Ok(Tests {
-        share: ShareEProcess::new(&prior).map_err(|e| e.to_string())?,
+        share: OrdinalEProcess::new(&prior, 2).map_err(|e| e.to_string())?,
         ratio: RatioEProcess::new(null_ratio, higher_is_worse).map_err(|e| e.to_string())?,
     })
 }
@@ -140,9 +154,7 @@ impl MetricJudge {
                 } else {
                     trials - events
                 };
-                if let Ok(tests) = &mut self.tests {
-                    tests.share.add_baseline_history(bad, *trials);
-                }
+                self.add_share_history(&[trials - bad, bad]);
             }
             (
                 MetricDelta::Histogram {
@@ -157,13 +169,22 @@ impl MetricJudge {
         }
     }
 
+    /// Adds baseline history to the fail test's estimate; counts it refuses disable the metric.
+    fn add_share_history(&mut self, cells: &[f64]) {
+        if let Ok(tests) = &mut self.tests
+            && let Err(refused) = tests.share.add_baseline_history(cells)
+        {
+            self.tests = Err(format!("baseline history refused: {refused}"));
+        }
+    }
+
     fn skip(&mut self, reason: impl FnOnce() -> String) {
         self.skipped_ticks += 1;
         self.last_skip = Some(reason());
     }
 
     /// Turns this tick's deltas into event-cell counts `(events, trials)` per arm, or skips it.
-    fn counts(&mut self, canary: &MetricDelta, baseline: &MetricDelta) -> Option<[(f64, f64); 2]> {
+    fn counts(&mut self, canary: &MetricDelta, baseline: &MetricDelta) -> Option<TickCounts> {
         match (canary, baseline) {
             (MetricDelta::Unavailable(why), _) => {
                 self.skip(|| format!("canary: {}", unavailable_reason(why)));
@@ -184,7 +205,18 @@ impl MetricJudge {
                 },
             ) if self.latency.is_none() => {
                 if valid_counts(*ea, *na) && valid_counts(*eb, *nb) {
-                    Some([(*ea, *na), (*eb, *nb)])
+                    let cells = |events: f64, trials: f64| {
+                        if self.higher_is_worse() {
+                            vec![trials - events, events]
+                        } else {
+                            vec![events, trials - events]
+                        }
+                    };
+                    Some(TickCounts {
+                        primary: [(*ea, *na), (*eb, *nb)],
+                        canary_cells: cells(*ea, *na),
+                        baseline_cells: cells(*eb, *nb),
+                    })
                 } else {
                     self.skip(|| {
                         "counts are negative, not finite, or events exceed trials".to_string()
@@ -209,82 +241,24 @@ impl MetricJudge {
         }
     }
 
-    fn latency_counts(
-        &mut self,
-        canary: (&[f64], &[f64]),
-        baseline: (&[f64], &[f64]),
-    ) -> Option<[(f64, f64); 2]> {
-        let latency = self.latency.as_mut()?;
-        let Some(edge) = latency.edge else {
-            latency.baseline_for_edge.add(baseline.0, baseline.1);
-            if let Some(edge) = latency.baseline_for_edge.choose_edge(latency.quantile) {
-                latency.edge = Some(edge);
-                let seen = &latency.baseline_for_edge;
-                let (above, total) = (seen.above(edge.index), seen.total());
-                let bad = if self.spec.direction == Direction::Max {
-                    above
-                } else {
-                    total - above
-                };
-                if let Ok(tests) = &mut self.tests {
-                    tests.share.add_baseline_history(bad, total);
-                }
-            }
-            return None;
-        };
-        let at_edge = |(bounds, cumulative): (&[f64], &[f64])| {
-            let below = *cumulative.get(edge.index)?;
-            let total = *cumulative.last()?;
-            let same_edge =
-                bounds.get(edge.index) == Some(&edge.bound) && bounds.len() == cumulative.len();
-            (same_edge && valid_counts(total - below, total) && below >= 0.0)
-                .then_some((total - below, total))
-        };
-        match (at_edge(canary), at_edge(baseline)) {
-            (Some(a), Some(b)) => {
-                latency.canary_judged.add(canary.0, canary.1);
-                latency.baseline_judged.add(baseline.0, baseline.1);
-                Some([a, b])
-            }
-            _ => {
-                self.skip(|| {
-                    format!(
-                        "histogram lacks the chosen edge {} or its counts are invalid",
-                        edge.bound
-                    )
-                });
-                None
-            }
-        }
-    }
-
     /// Judges one tick at `at_ms`.
     pub(crate) fn tick(&mut self, canary: &MetricDelta, baseline: &MetricDelta, at_ms: i64) {
-        let Some([(ea, na), (eb, nb)]) = self.counts(canary, baseline) else {
+        let Some(counts) = self.counts(canary, baseline) else {
             return;
         };
+        let [(ea, na), (eb, nb)] = counts.primary;
         self.raw_canary_trials += na;
         self.raw_baseline_trials += nb;
-        let higher_is_worse = self.higher_is_worse();
         let Ok(tests) = &mut self.tests else {
             return;
         };
-        let tick = if higher_is_worse {
-            CellTick {
-                canary_bad: ea,
-                canary_total: na,
-                baseline_bad: eb,
-                baseline_total: nb,
-            }
-        } else {
-            CellTick {
-                canary_bad: na - ea,
-                canary_total: na,
-                baseline_bad: nb - eb,
-                baseline_total: nb,
-            }
-        };
-        tests.share.update(&tick);
+        if let Err(refused) = tests
+            .share
+            .update(&counts.canary_cells, &counts.baseline_cells)
+        {
+            self.skip(|| format!("the fail test refused the cell counts: {refused}"));
+            return;
+        }
         if na > 0.0 && nb > 0.0 {
             tests.ratio.update(ea, na, eb, nb);
             self.totals.canary_events += ea;
@@ -315,9 +289,13 @@ impl MetricJudge {
         }
     }
 
-    /// The practical-tolerance gate: the point estimate is beyond the tolerance.
+    /// The practical-tolerance gate: for a ratio metric, the rate ratio is beyond the tolerance;
+    /// for latency, see [`MetricJudge::latency_beyond_tolerance`].
     pub(crate) fn beyond_tolerance(&self) -> bool {
-        let Some(ratio) = self.estimate() else {
+        if let Some(latency) = &self.latency {
+            return self.latency_beyond_tolerance(latency);
+        }
+        let Some(ratio) = self.totals.rate_ratio() else {
             return false;
         };
         if self.higher_is_worse() {
@@ -327,7 +305,8 @@ impl MetricJudge {
         }
     }
 
-    /// The gate's point estimate: the interpolated quantile ratio for latency, else the rate ratio.
+    /// The reported point estimate: the `histogram_quantile`-style quantile ratio for latency,
+    /// else the rate ratio.
     pub(crate) fn estimate(&self) -> Option<f64> {
         match &self.latency {
             Some(latency) => {

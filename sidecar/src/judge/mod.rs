@@ -2,8 +2,8 @@
 //! decides pass, fail or inconclusive, with evidence.
 //!
 //! Per metric ([`metric`]), every tick's counts go into two e-processes of [`crate::stats`]:
-//! - the **fail test**, a two-cell share mixture e-process valid under any time-varying baseline
-//!   rate ([`crate::stats::share`]); the metric fails when its e-value reaches `1/α_m` *and* the
+//! - the **fail test**, a share mixture e-process on ordered cells valid under any time-varying
+//!   baseline ([`crate::stats::ordinal`]; two cells for a ratio metric); the metric fails when its e-value reaches `1/α_m` *and* the
 //!   point estimate is beyond the tolerance (practical significance). Fail is sticky.
 //! - the **pass test**, a one-cell conditional-binomial mixture against "worse by the tolerance or
 //!   more" ([`crate::stats::ratio`]); the metric passes when its e-value reaches `1/α_m`. A passed
@@ -11,8 +11,10 @@
 //!
 //! `α_m = α / M` for `M` watched metrics (Bonferroni), so the probability of any false alarm over
 //! the whole, arbitrarily long, continuously monitored release is at most `α`.
-//! Latency metrics are judged through the counts above one bucket edge chosen from the baseline
-//! only ([`latency`]). Overall: fail if any metric failed, pass if all passed, else inconclusive.
+//! Latency metrics are judged through the cells cut by a few bucket edges chosen from the baseline
+//! only; the primary edge nearest the watched quantile drives the pass test and the gate, which
+//! compares the canary's share above it with the baseline's share there at the tolerance
+//! ([`latency`]). Overall: fail if any metric failed, pass if all passed, else inconclusive.
 
 pub mod evidence;
 pub mod latency;

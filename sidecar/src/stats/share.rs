@@ -32,16 +32,15 @@
 //!
 //! In logarithms, with `s = θ0`, a tick adds for each grid point
 //! `x_bad,A ln ρ_bad + x_good,A ln ρ_good - x_bad ln(1 + s(ρ_bad - 1)) - x_good ln(1 + s(ρ_good - 1))`.
+//!
+//! This is the `K = 2` case of [`super::ordinal`], which computes it (cells: good, bad).
 
-use super::special::{expit, log_sum_exp_weighted, logit};
+use super::ordinal::OrdinalEProcess;
+use super::special::log_sum_exp_weighted;
 use super::{Result, StatsError};
 
 /// Move of `logit(q̂)` after which the alternatives are recomputed.
 pub const REFRESH_LOGIT: f64 = 0.01;
-
-/// Pseudo-counts of the baseline bad-cell estimate `q̂ = (bad + 0.5) / (total + 1)`.
-const ESTIMATE_PSEUDO_BAD: f64 = 0.5;
-const ESTIMATE_PSEUDO_TOTAL: f64 = 1.0;
 
 /// The mixing distribution of the fail test over log odds ratios `ψ`.
 ///
@@ -62,28 +61,41 @@ pub struct SharePrior {
 pub const PRIOR_LOW_FRACTION: f64 = 1.0;
 /// Largest log odds ratio on the grid (an effect of about ×150 in odds).
 pub const PRIOR_PSI_HI: f64 = 3.5;
+/// Smallest `ψ_lo` of any prior: a tolerance of zero (or a tiny one) starts the grid here.
+pub const PRIOR_PSI_FLOOR: f64 = 0.05;
 /// Number of grid points of the fail test.
 pub const PRIOR_POINTS: usize = 32;
 /// Exponent of the prior weights.
 pub const PRIOR_GAMMA: f64 = 0.0;
 
 impl SharePrior {
-    /// The judge's prior for a relative tolerance: its grid starts just below the smallest log
-    /// odds ratio that exceeds the tolerance at any baseline rate, `|ln(1 ± tol)|`.
+    /// The judge's prior for a relative tolerance of a rate: its grid starts at the smallest log
+    /// odds ratio that exceeds the tolerance at any baseline rate, `|ln(1 ± tol)|`, but not below
+    /// [`PRIOR_PSI_FLOOR`] (so a tolerance of zero works).
     pub fn for_tolerance(tolerance: f64, higher_is_worse: bool) -> Result<SharePrior> {
         let tolerance_psi = if higher_is_worse {
             (1.0 + tolerance).ln()
         } else {
             -(1.0 - tolerance).ln()
         };
-        if !(tolerance_psi.is_finite() && tolerance > 0.0) {
+        if !(tolerance_psi.is_finite() && tolerance >= 0.0) {
             return Err(StatsError::Parameter(format!(
                 "tolerance {tolerance} gives no usable effect size"
             )));
         }
-        let psi_lo = (PRIOR_LOW_FRACTION * tolerance_psi).min(PRIOR_PSI_HI / 2.0);
+        SharePrior::for_log_odds(PRIOR_LOW_FRACTION * tolerance_psi)
+    }
+
+    /// The prior whose grid starts at the log odds ratio `psi_tolerance` (floored at
+    /// [`PRIOR_PSI_FLOOR`], capped at half of [`PRIOR_PSI_HI`]).
+    pub fn for_log_odds(psi_tolerance: f64) -> Result<SharePrior> {
+        if !(psi_tolerance.is_finite() && psi_tolerance >= 0.0) {
+            return Err(StatsError::Parameter(format!(
+                "log odds ratio {psi_tolerance} of the tolerance is not a finite non-negative number"
+            )));
+        }
         Ok(SharePrior {
-            psi_lo,
+            psi_lo: psi_tolerance.clamp(PRIOR_PSI_FLOOR, PRIOR_PSI_HI / 2.0),
             psi_hi: PRIOR_PSI_HI,
             points: PRIOR_POINTS,
             gamma: PRIOR_GAMMA,
@@ -125,112 +137,57 @@ pub struct CellTick {
     pub baseline_total: f64,
 }
 
-/// Alternatives of one grid point, computed from the current `q̂`.
-#[derive(Debug, Clone, Copy, Default)]
-struct Alternative {
-    ln_rho_bad: f64,
-    rho_bad_minus_one: f64,
-    ln_rho_good: f64,
-    rho_good_minus_one: f64,
-}
-
-/// The fail test's e-process; see the module documentation.
+/// The two-cell fail test: the [`OrdinalEProcess`] on the cells (good, bad).
 #[derive(Debug, Clone)]
 pub struct ShareEProcess {
-    psi: Vec<f64>,
-    ln_weights: Vec<f64>,
-    log_l: Vec<f64>,
-    alternatives: Vec<Alternative>,
-    refreshed_logit: Option<f64>,
-    baseline_bad: f64,
-    baseline_total: f64,
+    inner: OrdinalEProcess,
+}
+
+/// `(good, bad)` cells of `bad` out of `total`.
+fn cells(bad: f64, total: f64) -> [f64; 2] {
+    [total - bad, bad]
 }
 
 impl ShareEProcess {
     /// A fresh e-process (e-value 1) mixing over `prior`.
     pub fn new(prior: &SharePrior) -> Result<ShareEProcess> {
-        let (psi, ln_weights) = prior.grid()?;
-        let points = psi.len();
         Ok(ShareEProcess {
-            psi,
-            ln_weights,
-            log_l: vec![0.0; points],
-            alternatives: vec![Alternative::default(); points],
-            refreshed_logit: None,
-            baseline_bad: 0.0,
-            baseline_total: 0.0,
+            inner: OrdinalEProcess::new(prior, 2)?,
         })
     }
 
     /// Adds baseline requests seen before the release to the estimate `q̂` (not to the evidence).
-    pub fn add_baseline_history(&mut self, bad: f64, total: f64) {
-        self.baseline_bad += bad;
-        self.baseline_total += total;
+    /// Counts that are negative, not finite, or with `bad > total` are refused.
+    pub fn add_baseline_history(&mut self, bad: f64, total: f64) -> Result<()> {
+        self.inner.add_baseline_history(&cells(bad, total))
     }
 
     /// The current predictable estimate of the baseline's bad-cell fraction.
     pub fn baseline_estimate(&self) -> f64 {
-        (self.baseline_bad + ESTIMATE_PSEUDO_BAD) / (self.baseline_total + ESTIMATE_PSEUDO_TOTAL)
+        self.inner
+            .baseline_estimate()
+            .get(1)
+            .copied()
+            .unwrap_or(f64::NAN)
     }
 
     /// Multiplies in one tick. A tick where either arm has no requests only informs `q̂`.
-    pub fn update(&mut self, tick: &CellTick) {
-        if tick.canary_total > 0.0 && tick.baseline_total > 0.0 {
-            self.refresh_alternatives();
-            self.accumulate(tick);
-        }
-        self.add_baseline_history(tick.baseline_bad, tick.baseline_total);
-    }
-
-    fn refresh_alternatives(&mut self) {
-        let current = logit(self.baseline_estimate());
-        if let Some(previous) = self.refreshed_logit
-            && (current - previous).abs() <= REFRESH_LOGIT
-        {
-            return;
-        }
-        self.refreshed_logit = Some(current);
-        let q = expit(current);
-        for (alternative, psi) in self.alternatives.iter_mut().zip(&self.psi) {
-            let q_alt = expit(current + psi);
-            let rho_bad = q_alt / q;
-            let rho_good = (1.0 - q_alt) / (1.0 - q);
-            *alternative = Alternative {
-                ln_rho_bad: rho_bad.ln(),
-                rho_bad_minus_one: rho_bad - 1.0,
-                ln_rho_good: rho_good.ln(),
-                rho_good_minus_one: rho_good - 1.0,
-            };
-        }
-    }
-
-    fn accumulate(&mut self, tick: &CellTick) {
-        let share = tick.canary_total / (tick.canary_total + tick.baseline_total);
-        let canary_good = tick.canary_total - tick.canary_bad;
-        let bad = tick.canary_bad + tick.baseline_bad;
-        let good = tick.canary_total + tick.baseline_total - bad;
-        for (log_l, alt) in self.log_l.iter_mut().zip(&self.alternatives) {
-            let mut delta = 0.0;
-            if bad > 0.0 {
-                delta += tick.canary_bad * alt.ln_rho_bad
-                    - bad * (share * alt.rho_bad_minus_one).ln_1p();
-            }
-            if good > 0.0 {
-                delta +=
-                    canary_good * alt.ln_rho_good - good * (share * alt.rho_good_minus_one).ln_1p();
-            }
-            *log_l += delta;
-        }
+    /// Counts that are negative, not finite, or with `bad > total` are refused.
+    pub fn update(&mut self, tick: &CellTick) -> Result<()> {
+        self.inner.update(
+            &cells(tick.canary_bad, tick.canary_total),
+            &cells(tick.baseline_bad, tick.baseline_total),
+        )
     }
 
     /// Natural logarithm of the current e-value.
     pub fn log_e_value(&self) -> f64 {
-        log_sum_exp_weighted(&self.ln_weights, &self.log_l)
+        self.inner.log_e_value()
     }
 
     /// The grid of log odds ratios.
     pub fn psi(&self) -> &[f64] {
-        &self.psi
+        self.inner.psi()
     }
 }
 
@@ -256,21 +213,25 @@ mod tests {
     fn canary_bad_events_raise_and_baseline_bad_events_lower_the_e_value() {
         let mut worse = process();
         let mut better = process();
-        worse.add_baseline_history(10.0, 1000.0);
-        better.add_baseline_history(10.0, 1000.0);
+        worse.add_baseline_history(10.0, 1000.0).unwrap();
+        better.add_baseline_history(10.0, 1000.0).unwrap();
         for _ in 0..20 {
-            worse.update(&CellTick {
-                canary_bad: 3.0,
-                canary_total: 50.0,
-                baseline_bad: 0.0,
-                baseline_total: 50.0,
-            });
-            better.update(&CellTick {
-                canary_bad: 0.0,
-                canary_total: 50.0,
-                baseline_bad: 3.0,
-                baseline_total: 50.0,
-            });
+            worse
+                .update(&CellTick {
+                    canary_bad: 3.0,
+                    canary_total: 50.0,
+                    baseline_bad: 0.0,
+                    baseline_total: 50.0,
+                })
+                .unwrap();
+            better
+                .update(&CellTick {
+                    canary_bad: 0.0,
+                    canary_total: 50.0,
+                    baseline_bad: 3.0,
+                    baseline_total: 50.0,
+                })
+                .unwrap();
         }
         assert!(worse.log_e_value() > 100f64.ln());
         assert!(better.log_e_value() < 0.0);
@@ -284,21 +245,41 @@ mod tests {
             canary_total: 5.0,
             baseline_bad: 0.0,
             baseline_total: 0.0,
-        });
+        })
+        .unwrap();
         assert_eq!(e.log_e_value(), 0.0);
         e.update(&CellTick {
             canary_bad: 0.0,
             canary_total: 0.0,
             baseline_bad: 1.0,
             baseline_total: 99.0,
-        });
+        })
+        .unwrap();
         assert_eq!(e.log_e_value(), 0.0);
         assert!((e.baseline_estimate() - 0.015).abs() < 1e-12);
     }
 
     #[test]
-    fn rejects_a_zero_tolerance() {
-        assert!(SharePrior::for_tolerance(0.0, true).is_err());
+    fn a_zero_tolerance_starts_the_grid_at_the_floor() {
+        let prior = SharePrior::for_tolerance(0.0, true).unwrap();
+        assert_eq!(prior.psi_lo, PRIOR_PSI_FLOOR);
         assert!(SharePrior::for_tolerance(1.0, false).is_err());
+        assert!(SharePrior::for_tolerance(-0.1, true).is_err());
+        assert_eq!(
+            SharePrior::for_tolerance(0.5, true).unwrap().psi_lo,
+            1.5f64.ln()
+        );
+    }
+
+    #[test]
+    fn refuses_more_bad_than_total() {
+        let mut e = process();
+        let tick = CellTick {
+            canary_bad: 6.0,
+            canary_total: 5.0,
+            baseline_bad: 0.0,
+            baseline_total: 5.0,
+        };
+        assert!(e.update(&tick).is_err());
     }
 }

@@ -82,6 +82,9 @@ fn arm(events: f64, trials: f64) -> ArmCounts {
 }
 
 fn reported_e_value(log_e: f64) -> f64 {
+    if log_e.is_nan() {
+        return 0.0;
+    }
     log_e.min(MAX_REPORTED_LOG_E).exp()
 }
 
@@ -145,6 +148,7 @@ impl MetricJudge {
     /// Why the metric's decision is what it is, in one sentence.
     pub(crate) fn reason(&self) -> String {
         let skipped = match (&self.last_skip, self.skipped_ticks) {
+            (Some(last), 1) => format!("; 1 tick skipped ({last})"),
             (Some(last), n) if n > 0 => format!("; {n} ticks skipped (last: {last})"),
             _ => String::new(),
         };
@@ -171,6 +175,9 @@ impl MetricJudge {
             _ if self.raw_baseline_trials <= 0.0 => "baseline has no traffic".to_string(),
             _ if self.totals.canary_trials <= 0.0 => {
                 "canary and baseline never had traffic in the same tick".to_string()
+            }
+            _ if self.pass_log_e_value >= self.ln_threshold && self.pass_blocked().is_some() => {
+                format!("cannot pass: {}", self.pass_blocked().unwrap_or_default())
             }
             _ if self.log_e_value >= self.ln_threshold => {
                 format!("a change is evident but the estimate {estimate} is within tolerance")
@@ -213,5 +220,6 @@ mod tests {
     #[test]
     fn huge_e_values_stay_finite() {
         assert!(reported_e_value(1e6).is_finite());
+        assert_eq!(reported_e_value(f64::NAN), 0.0);
     }
 }

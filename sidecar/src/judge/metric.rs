@@ -29,6 +29,22 @@ impl Totals {
         let ratio = canary / baseline;
         ratio.is_finite().then_some(ratio)
     }
+
+    /// Whether the canary's rate is on the bad side of the baseline's by more than `tolerance`.
+    /// A baseline without events and a canary with some is beyond any tolerance (an infinite
+    /// ratio), which [`Totals::rate_ratio`] cannot express.
+    pub(crate) fn beyond(&self, tolerance: f64, higher_is_worse: bool) -> bool {
+        if self.canary_trials <= 0.0 || self.baseline_trials <= 0.0 {
+            return false;
+        }
+        let canary = self.canary_events / self.canary_trials;
+        let baseline = self.baseline_events / self.baseline_trials;
+        if higher_is_worse {
+            canary > baseline && canary >= (1.0 + tolerance) * baseline
+        } else {
+            canary < baseline && canary <= (1.0 - tolerance) * baseline
+        }
+    }
 }
 
 /// The two tests of a metric: the fail test on ordered cells (worst last) and the pass test.
@@ -57,6 +73,8 @@ pub(crate) struct LatencyState {
     pub(crate) edges: Vec<Edge>,
     pub(crate) canary_judged: CumulativeHistogram,
     pub(crate) baseline_judged: CumulativeHistogram,
+    /// Why this metric may not pass, when its edges cannot tell the tolerance apart.
+    pub(crate) pass_blocked: Option<String>,
 }
 
 /// Judgement of one metric.
@@ -243,6 +261,10 @@ impl MetricJudge {
 
     /// Judges one tick at `at_ms`.
     pub(crate) fn tick(&mut self, canary: &MetricDelta, baseline: &MetricDelta, at_ms: i64) {
+        if self.choosing_edge() {
+            self.feed_edge_choice(baseline);
+            return;
+        }
         let Some(counts) = self.counts(canary, baseline) else {
             return;
         };
@@ -283,10 +305,16 @@ impl MetricJudge {
             self.decided_at_ms = Some(at_ms);
         } else if self.decision == Decision::Inconclusive
             && self.pass_log_e_value >= self.ln_threshold
+            && self.pass_blocked().is_none()
         {
             self.decision = Decision::Pass;
             self.decided_at_ms = Some(at_ms);
         }
+    }
+
+    /// Why the pass test may not decide, if it may not.
+    pub(crate) fn pass_blocked(&self) -> Option<&str> {
+        self.latency.as_ref()?.pass_blocked.as_deref()
     }
 
     /// The practical-tolerance gate: for a ratio metric, the rate ratio is beyond the tolerance;
@@ -295,14 +323,8 @@ impl MetricJudge {
         if let Some(latency) = &self.latency {
             return self.latency_beyond_tolerance(latency);
         }
-        let Some(ratio) = self.totals.rate_ratio() else {
-            return false;
-        };
-        if self.higher_is_worse() {
-            ratio >= 1.0 + self.spec.tolerance
-        } else {
-            ratio <= 1.0 - self.spec.tolerance
-        }
+        self.totals
+            .beyond(self.spec.tolerance, self.higher_is_worse())
     }
 
     /// The reported point estimate: the `histogram_quantile`-style quantile ratio for latency,

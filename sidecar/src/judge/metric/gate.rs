@@ -14,8 +14,10 @@ use super::{LatencyState, MetricJudge, TickCounts, valid_counts};
 use crate::judge::latency::{CumulativeHistogram, Edge};
 use crate::spec::Direction;
 use crate::stats::ordinal::OrdinalEProcess;
+use crate::stats::ratio::RatioEProcess;
 use crate::stats::share::{PRIOR_PSI_HI, SharePrior};
 use crate::stats::special::logit;
+use crate::window::MetricDelta;
 
 /// The latency at which the baseline's survival is compared with the canary's share above `edge`.
 fn tolerance_bound(edge: f64, tolerance: f64, direction: Direction) -> f64 {
@@ -81,6 +83,7 @@ impl MetricJudge {
                 Err(problem) => self.tests = Err(problem),
             }
         }
+        self.set_pass_null(&seen, &primary);
         let (bounds, cumulative) = seen.layout();
         match self.oriented_cells(bounds, cumulative, &edges) {
             Some(cells) => self.add_share_history(&cells),
@@ -88,19 +91,81 @@ impl MetricJudge {
         }
     }
 
-    /// This tick's counts of a latency metric, or `None` while the edges are being chosen or
-    /// when a histogram lacks them.
+    /// While no edge is chosen, adds a baseline histogram delta (even from a tick whose canary
+    /// is unavailable) to the edge choice and freezes the edges once it can. The tick itself is
+    /// not judged: cells must not depend on the counts they are judged on.
+    pub(super) fn feed_edge_choice(&mut self, baseline: &MetricDelta) {
+        let MetricDelta::Histogram {
+            upper_bounds,
+            cumulative,
+        } = baseline
+        else {
+            return;
+        };
+        if let Some(latency) = self.latency.as_mut() {
+            latency.baseline_for_edge.add(upper_bounds, cumulative);
+            self.freeze_edges();
+        }
+    }
+
+    /// Sets the pass test's null from the quantile tolerance: "the canary's share above the
+    /// primary edge is at least what the baseline's would be were it `(1 ± tol)×` slower", the
+    /// ratio `Ŝ_B(e / (1 ± tol)) / S_B(e)` frozen with the edges. A pass is refused outright when
+    /// the edge does not resolve the watched quantile: more than 3× the quantile's share of
+    /// baseline requests lies beyond it (the edge sits well inside the body, e.g. at p90 for a p99
+    /// whose bucket holds no request above it, where a tail regression would be diluted), or less
+    /// than a tenth. Prometheus' default buckets, about ×2–2.5 apart, stay within these bounds.
+    fn set_pass_null(&mut self, seen: &CumulativeHistogram, primary: &Edge) {
+        let Some(latency) = self.latency.as_mut() else {
+            return;
+        };
+        let q = latency.quantile;
+        let (share, wanted) = if q >= 0.5 {
+            (1.0 - primary.share_below, 1.0 - q)
+        } else {
+            (primary.share_below, q)
+        };
+        if !(share >= wanted / 10.0 && share <= wanted * 3.0) {
+            latency.pass_blocked = Some(format!(
+                "the bucket edge {} holds {:.2}% of baseline requests on the quantile's side, \
+                 so the histogram cannot resolve p{} well enough to pass it",
+                primary.bound,
+                share * 100.0,
+                q * 100.0
+            ));
+        }
+        let bound = tolerance_bound(primary.bound, self.spec.tolerance, self.spec.direction);
+        let above = 1.0 - primary.share_below;
+        let null_ratio = seen.survival_at(bound).map(|s| s / above);
+        let higher_is_worse = self.spec.direction == Direction::Max;
+        let built = match null_ratio {
+            Some(ratio) if ratio.is_finite() && ratio > 0.0 => {
+                RatioEProcess::new(ratio, higher_is_worse).map_err(|e| e.to_string())
+            }
+            _ => Err(format!(
+                "no baseline share at {bound} to set the pass test's tolerance"
+            )),
+        };
+        match (built, &mut self.tests) {
+            (Ok(ratio), Ok(tests)) => tests.ratio = ratio,
+            (Err(problem), _) => {
+                if let Some(latency) = self.latency.as_mut() {
+                    latency.pass_blocked.get_or_insert(problem);
+                }
+            }
+            (Ok(_), Err(_)) => {}
+        }
+    }
+
+    /// This tick's counts of a latency metric, or `None` when a histogram lacks the edges or
+    /// changed its bucket layout.
     pub(super) fn latency_counts(
         &mut self,
         canary: (&[f64], &[f64]),
         baseline: (&[f64], &[f64]),
     ) -> Option<TickCounts> {
         let latency = self.latency.as_mut()?;
-        let Some(edge) = latency.edge else {
-            latency.baseline_for_edge.add(baseline.0, baseline.1);
-            self.freeze_edges();
-            return None;
-        };
+        let edge = latency.edge?;
         let edges = latency.edges.clone();
         let at_edge = |(_, cumulative): (&[f64], &[f64])| {
             let below = *cumulative.get(edge.index)?;
@@ -115,9 +180,9 @@ impl MetricJudge {
             cells(baseline),
         ) {
             (Some(a), Some(b), Some(canary_cells), Some(baseline_cells)) => {
-                if let Some(latency) = self.latency.as_mut() {
-                    latency.canary_judged.add(canary.0, canary.1);
-                    latency.baseline_judged.add(baseline.0, baseline.1);
+                if !self.add_judged(canary, baseline) {
+                    self.skip(|| "the histogram's bucket layout changed".to_string());
+                    return None;
                 }
                 Some(TickCounts {
                     primary: [a, b],
@@ -135,6 +200,23 @@ impl MetricJudge {
                 None
             }
         }
+    }
+
+    /// Adds a judged tick to both arms' histograms; `false` (adding nothing) when either arm's
+    /// bucket layout differs from the one first judged.
+    fn add_judged(&mut self, canary: (&[f64], &[f64]), baseline: (&[f64], &[f64])) -> bool {
+        let Some(latency) = self.latency.as_mut() else {
+            return false;
+        };
+        let same = |h: &CumulativeHistogram, bounds: &[f64]| {
+            let (known, _) = h.layout();
+            known.is_empty() || known == bounds
+        };
+        if !same(&latency.canary_judged, canary.0) || !same(&latency.baseline_judged, baseline.0) {
+            return false;
+        }
+        latency.canary_judged.add(canary.0, canary.1)
+            && latency.baseline_judged.add(baseline.0, baseline.1)
     }
 
     /// The canary's share above the primary edge and the baseline's share there at the

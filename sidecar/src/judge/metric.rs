@@ -3,6 +3,7 @@
 
 mod gate;
 
+use super::JudgeError;
 use super::evidence::EvidencePath;
 use super::latency::{CumulativeHistogram, Edge};
 use crate::spec::{Direction, MetricSpec, Signal};
@@ -83,7 +84,7 @@ pub(crate) struct MetricJudge {
     pub(crate) spec: MetricSpec,
     pub(crate) alpha: f64,
     pub(crate) ln_threshold: f64,
-    pub(crate) tests: Result<Tests, String>,
+    pub(crate) tests: Result<Tests, JudgeError>,
     pub(crate) latency: Option<LatencyState>,
     pub(crate) totals: Totals,
     pub(crate) raw_canary_trials: f64,
@@ -97,9 +98,9 @@ pub(crate) struct MetricJudge {
     pub(crate) path: EvidencePath,
 }
 
-fn build_tests(spec: &MetricSpec, alpha: f64) -> Result<Tests, String> {
+fn build_tests(spec: &MetricSpec, alpha: f64) -> Result<Tests, JudgeError> {
     if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(format!("alpha {alpha} is not in (0, 1)"));
+        return Err(JudgeError::Alpha(alpha));
     }
     let higher_is_worse = spec.direction == Direction::Max;
     let null_ratio = if higher_is_worse {
@@ -107,11 +108,10 @@ fn build_tests(spec: &MetricSpec, alpha: f64) -> Result<Tests, String> {
     } else {
         1.0 - spec.tolerance
     };
-    let prior =
-        SharePrior::for_tolerance(spec.tolerance, higher_is_worse).map_err(|e| e.to_string())?;
+    let prior = SharePrior::for_tolerance(spec.tolerance, higher_is_worse)?;
     Ok(Tests {
-        share: OrdinalEProcess::new(&prior, 2).map_err(|e| e.to_string())?,
-        ratio: RatioEProcess::new(null_ratio, higher_is_worse).map_err(|e| e.to_string())?,
+        share: OrdinalEProcess::new(&prior, 2)?,
+        ratio: RatioEProcess::new(null_ratio, higher_is_worse)?,
     })
 }
 
@@ -192,7 +192,7 @@ impl MetricJudge {
         if let Ok(tests) = &mut self.tests
             && let Err(refused) = tests.share.add_baseline_history(cells)
         {
-            self.tests = Err(format!("baseline history refused: {refused}"));
+            self.tests = Err(refused.into());
         }
     }
 

@@ -26,6 +26,24 @@ use crate::window::{MetricDelta, Observation, Unavailable};
 use evidence::PathPoint;
 use metric::MetricJudge;
 
+/// Why a metric cannot be judged at all; the metric stays inconclusive with this reason.
+/// None of these goes away by retrying: the spec, the alpha or the app's histogram must change.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JudgeError {
+    /// The configured alpha is not a probability the tests can spend.
+    #[error("alpha {0} is not in (0, 1)")]
+    Alpha(f64),
+    /// A test could not be built or fed (a tolerance without usable effect sizes, invalid counts).
+    #[error(transparent)]
+    Stats(#[from] crate::stats::StatsError),
+    /// The baseline histogram seen before judging lacks the edges chosen from it.
+    #[error("baseline history lacks the chosen edges")]
+    MissingEdges,
+}
+
+/// Result of the judge's set-up steps.
+pub type Result<T, E = JudgeError> = std::result::Result<T, E>;
+
 /// Settings of the judge.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JudgeConfig {

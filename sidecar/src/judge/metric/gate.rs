@@ -11,6 +11,7 @@
 //! baseline seen when the edges are frozen, `|logit Ŝ_B(e / (1 ± tol)) − logit S_B(e)|`.
 
 use super::{LatencyState, MetricJudge, TickCounts, valid_counts};
+use crate::judge::JudgeError;
 use crate::judge::latency::{CumulativeHistogram, Edge};
 use crate::spec::Direction;
 use crate::stats::ordinal::OrdinalEProcess;
@@ -76,7 +77,7 @@ impl MetricJudge {
         let psi = tolerance_log_odds(&seen, &primary, self.spec.tolerance, self.spec.direction);
         let built = SharePrior::for_log_odds(psi)
             .and_then(|prior| OrdinalEProcess::new(&prior, edges.len() + 1))
-            .map_err(|e| e.to_string());
+            .map_err(JudgeError::from);
         if let Ok(tests) = &mut self.tests {
             match built {
                 Ok(share) => tests.share = share,
@@ -87,7 +88,7 @@ impl MetricJudge {
         let (bounds, cumulative) = seen.layout();
         match self.oriented_cells(bounds, cumulative, &edges) {
             Some(cells) => self.add_share_history(&cells),
-            None => self.tests = Err("baseline history lacks the chosen edges".to_string()),
+            None => self.tests = Err(JudgeError::MissingEdges),
         }
     }
 

@@ -72,7 +72,8 @@ impl<'a> Report<'a> {
         )
     }
 
-    /// The fastest reference (median) on `watch` whose A/A false-alarm rate is no higher than Ripcord's.
+    /// The fastest deployable reference (median) on `watch` whose A/A false-alarm rate is no higher
+    /// than Ripcord's; the oracle SPRT knows the answer and is never one.
     pub fn best_reference(
         &self,
         t: usize,
@@ -82,7 +83,7 @@ impl<'a> Report<'a> {
         let ours = self.false_alarm_rate(t, watch, PolicyKind::Ripcord)?;
         PolicyKind::ALL
             .iter()
-            .filter(|&&p| p != PolicyKind::Ripcord)
+            .filter(|&&p| p != PolicyKind::Ripcord && p.is_deployable())
             .filter(|&&p| {
                 self.false_alarm_rate(t, watch, p)
                     .is_some_and(|fa| fa <= ours)

@@ -1,5 +1,6 @@
 //! The simulator, the reference policies and Wald's bound, checked against their definitions.
 
+use ripcord_sidecar::sim::SimError;
 use ripcord_sidecar::sim::latency::CELLS;
 use ripcord_sidecar::sim::policy::oracle::{OracleSprt, SprtState, Truth};
 use ripcord_sidecar::sim::policy::{Policy, PolicyKind};
@@ -180,23 +181,27 @@ fn naive_z_test_inflates_false_alarms() {
 }
 
 /// Seconds until the oracle SPRT stops (fires or abandons) on one seeded release, and whether it fired.
-fn oracle_stop(scenario: &scenario::Scenario, seed: u64) -> (u32, SprtState) {
+fn oracle_stop(
+    scenario: &scenario::Scenario,
+    watch: &Watch,
+    seed: u64,
+) -> Result<(u32, SprtState), SimError> {
     let truth = Truth {
         canary: scenario.canary,
         baseline: scenario.baseline,
         traffic: FAST,
     };
-    let mut oracle = OracleSprt::new(scenario.alone.as_ref().unwrap(), &truth);
-    let mut sim = ReleaseSim::new(scenario, FAST, seed).unwrap();
-    oracle.history(&sim.history(300).unwrap());
+    let mut oracle = OracleSprt::new(watch, &truth);
+    let mut sim = ReleaseSim::new(scenario, FAST, seed)?;
+    oracle.history(&sim.history(300)?);
     for _ in 0..3600 {
-        let tick = sim.next_tick().unwrap();
+        let tick = sim.next_tick()?;
         oracle.observe(&tick);
         if oracle.state() != SprtState::Sampling {
-            return (tick.second, oracle.state());
+            return Ok((tick.second, oracle.state()));
         }
     }
-    (3600, oracle.state())
+    Ok((3600, oracle.state()))
 }
 
 #[test]
@@ -213,7 +218,7 @@ fn oracle_sprt_needs_wald_bound_on_average() {
     .unwrap();
     let releases = 400;
     let stops: Vec<(u32, SprtState)> = (0..releases)
-        .map(|r| oracle_stop(errors, release_seed(17, 1, 0, r)))
+        .map(|r| oracle_stop(errors, &Watch::errors(), release_seed(17, 1, 0, r)).unwrap())
         .collect();
     // Wald's bound is this test's average sample number (overshoot and whole seconds aside).
     let mean = stops.iter().map(|s| f64::from(s.0)).sum::<f64>() / releases as f64;

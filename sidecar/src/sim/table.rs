@@ -123,7 +123,7 @@ impl<'a> Report<'a> {
         let policies = &self.results.config.policies;
         let _ = writeln!(
             out,
-            "{:<6} {:<22} {:<9} | {:>7} {:>5} {:>5} {:>5} | {:>7} {:>5} {:>5} {:>5} | {:>6} | {:>11} | R/best ref (alone; all)",
+            "{:<6} {:<22} {:<11} | {:>7} {:>5} {:>5} {:>5} | {:>7} {:>5} {:>5} {:>5} | {:>6} | {:>11} | R/best ref (alone; all)",
             "rps",
             "scenario",
             "policy",
@@ -140,7 +140,7 @@ impl<'a> Report<'a> {
         );
         let _ = writeln!(
             out,
-            "{:<40} | {:^25} | {:^25} |",
+            "{:<42} | {:^25} | {:^25} |",
             "", "regressing metric alone", "all three metrics together"
         );
         for (t, level) in Traffic::levels().iter().enumerate() {
@@ -153,7 +153,7 @@ impl<'a> Report<'a> {
                 let bound = self.wald(t, s);
                 for &p in policies {
                     let mut line = format!(
-                        "{:<6} {:<22} {:<9} | {} | {} | {:>6}",
+                        "{:<6} {:<22} {:<11} | {} | {} | {:>6}",
                         level.label(),
                         scenario.name,
                         p.name(),

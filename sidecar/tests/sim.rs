@@ -1,6 +1,8 @@
 //! The simulator, the reference policies and Wald's bound, checked against their definitions.
 
+use ripcord_sidecar::sim::SimError;
 use ripcord_sidecar::sim::latency::CELLS;
+use ripcord_sidecar::sim::policy::oracle::{OracleSprt, SprtState, Truth};
 use ripcord_sidecar::sim::policy::{Policy, PolicyKind};
 use ripcord_sidecar::sim::scenario::{self, Traffic};
 use ripcord_sidecar::sim::stream::{ArmCounts, ReleaseSim, Tick, release_seed};
@@ -176,4 +178,88 @@ fn naive_z_test_inflates_false_alarms() {
         alarms as f64 / releases as f64 > 0.04,
         "{alarms} false alarms in {releases} releases"
     );
+}
+
+/// Seconds until the oracle SPRT stops (fires or abandons) on one seeded release, and whether it fired.
+fn oracle_stop(
+    scenario: &scenario::Scenario,
+    watch: &Watch,
+    seed: u64,
+) -> Result<(u32, SprtState), SimError> {
+    let truth = Truth {
+        canary: scenario.canary,
+        baseline: scenario.baseline,
+        traffic: FAST,
+    };
+    let mut oracle = OracleSprt::new(watch, &truth);
+    let mut sim = ReleaseSim::new(scenario, FAST, seed)?;
+    oracle.history(&sim.history(300)?);
+    for _ in 0..3600 {
+        let tick = sim.next_tick()?;
+        oracle.observe(&tick);
+        if oracle.state() != SprtState::Sampling {
+            return Ok((tick.second, oracle.state()));
+        }
+    }
+    Ok((3600, oracle.state()))
+}
+
+#[test]
+fn oracle_sprt_needs_wald_bound_on_average() {
+    let regressions = scenario::regressions().unwrap();
+    let errors = &regressions[0];
+    let bound = scenario_bound(
+        MetricKind::Errors,
+        &errors.canary,
+        &errors.baseline,
+        FAST,
+        0.01,
+    )
+    .unwrap();
+    let releases = 400;
+    let stops: Vec<(u32, SprtState)> = (0..releases)
+        .map(|r| oracle_stop(errors, &Watch::errors(), release_seed(17, 1, 0, r)).unwrap())
+        .collect();
+    // Wald's bound is this test's average sample number (overshoot and whole seconds aside).
+    let mean = stops.iter().map(|s| f64::from(s.0)).sum::<f64>() / releases as f64;
+    assert!(
+        (mean / bound - 1.0).abs() <= 0.25,
+        "oracle SPRT mean {mean:.2}s vs Wald bound {bound:.2}s"
+    );
+    // β = 1 %: almost every release of a real regression fires.
+    let fired = stops.iter().filter(|s| s.1 == SprtState::Fired).count();
+    assert!(
+        fired as f64 / releases as f64 >= 0.95,
+        "fired {fired}/{releases}"
+    );
+}
+
+#[test]
+fn oracle_sprt_rarely_fires_under_its_null() {
+    // Both arms at the pooled error rate of 1 %→5 %: the null the oracle tests against.
+    let regressions = scenario::regressions().unwrap();
+    let errors = &regressions[0];
+    let truth = Truth {
+        canary: errors.canary,
+        baseline: errors.baseline,
+        traffic: FAST,
+    };
+    let mut null = errors.clone();
+    null.canary.error_rate = 0.03;
+    null.baseline.error_rate = 0.03;
+    let releases = 400;
+    let mut alarms = 0;
+    for r in 0..releases {
+        let mut oracle = OracleSprt::new(errors.alone.as_ref().unwrap(), &truth);
+        let mut sim = ReleaseSim::new(&null, FAST, release_seed(19, 0, 0, r)).unwrap();
+        for _ in 0..3600 {
+            oracle.observe(&sim.next_tick().unwrap());
+            if oracle.state() != SprtState::Sampling {
+                break;
+            }
+        }
+        alarms += usize::from(oracle.state() == SprtState::Fired);
+    }
+    // Wald: P(fire | H0) ≤ α / (1 − β) ≈ 1 %; 400 releases put 4 % far above that.
+    assert!(alarms <= 16, "{alarms} false alarms in {releases} releases");
 }

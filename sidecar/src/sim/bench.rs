@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use super::Result;
+use super::policy::oracle::Truth;
 use super::policy::{Policy, PolicyKind};
 use super::scenario::{self, Scenario, Traffic};
 use super::stream::{ReleaseSim, release_seed};
@@ -66,7 +67,8 @@ struct Instance {
     fired_at: Option<u32>,
 }
 
-/// Simulates one release and feeds every policy of every watch the same stream.
+/// Simulates one release and feeds every policy of every watch the same stream. The oracle SPRT is
+/// handed the scenario's true parameters; in A/A it has no alternative and is left out.
 pub fn run_release(
     scenario: &Scenario,
     traffic: Traffic,
@@ -77,15 +79,23 @@ pub fn run_release(
 ) -> Result<(Vec<Detection>, Vec<EarlyDecision>)> {
     let mut sim = ReleaseSim::new(scenario, traffic, seed)?;
     let history = sim.history(HISTORY_S)?;
+    let truth = &Truth {
+        canary: scenario.canary,
+        baseline: scenario.baseline,
+        traffic,
+    };
     let mut instances: Vec<Instance> = watches
         .iter()
         .flat_map(|w| {
-            policies.iter().map(move |&p| Instance {
-                watch: w.name.clone(),
-                policy: p,
-                inner: p.build(w),
-                fired_at: None,
-            })
+            policies
+                .iter()
+                .filter(|p| !(scenario.is_aa() && p.needs_truth()))
+                .map(move |&p| Instance {
+                    watch: w.name.clone(),
+                    policy: p,
+                    inner: p.build_knowing(w, Some(truth)),
+                    fired_at: None,
+                })
         })
         .collect();
     for instance in &mut instances {

@@ -1,4 +1,5 @@
-//! One check line per bar of issue 2 that the benchmark shows, `PASS` or `MISS` with the numbers.
+//! One check line per bar of issue 2 that the benchmark shows, `PASS` or `MISS` with the numbers,
+//! and the oracle SPRT's line for the 10× bar. Checks compare Ripcord with deployable policies only.
 
 use super::policy::PolicyKind;
 use super::policy::ripcord::ALPHA;
@@ -171,6 +172,29 @@ pub fn thin_traffic(report: &Report<'_>) -> Vec<String> {
         }
     }
     lines
+}
+
+/// What the best possible test achieves where the 10× bar bites: errors 1 %→5 % at 50+50 (the
+/// regressing metric alone). Not a check: the oracle SPRT knows the true effect and is not deployable.
+pub fn oracle_line(report: &Report<'_>) -> Option<String> {
+    let watch = report.scenario(0)?.alone.as_ref()?.name.clone();
+    let summary = |p: PolicyKind| report.detection(FAST, 0, &watch, p);
+    let argo = summary(PolicyKind::Argo).and_then(|d| d.median);
+    let oracle = summary(PolicyKind::OracleSprt)?;
+    let ripcord = summary(PolicyKind::Ripcord).and_then(|d| d.median);
+    let spaced = |v: Option<u32>| v.map_or_else(|| "never".to_string(), |s| format!("{s} s"));
+    Some(format!(
+        "{} at 50+50: Argo fires at {}; a 10× bar needs ≤ {}; the oracle SPRT (knows the true effect) has median {}, p90 {}; Ripcord {}",
+        report.scenario_name(0),
+        spaced(argo),
+        argo.map_or_else(
+            || "n/a".to_string(),
+            |a| format!("{} s", f64::from(a) / 10.0)
+        ),
+        spaced(oracle.median),
+        spaced(oracle.p90),
+        spaced(ripcord),
+    ))
 }
 
 /// Every check line.

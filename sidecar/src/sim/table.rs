@@ -72,7 +72,8 @@ impl<'a> Report<'a> {
         )
     }
 
-    /// The fastest reference (median) on `watch` whose A/A false-alarm rate is no higher than Ripcord's.
+    /// The fastest deployable reference (median) on `watch` whose A/A false-alarm rate is no higher
+    /// than Ripcord's; the oracle SPRT knows the answer and is never one.
     pub fn best_reference(
         &self,
         t: usize,
@@ -82,7 +83,7 @@ impl<'a> Report<'a> {
         let ours = self.false_alarm_rate(t, watch, PolicyKind::Ripcord)?;
         PolicyKind::ALL
             .iter()
-            .filter(|&&p| p != PolicyKind::Ripcord)
+            .filter(|&&p| p != PolicyKind::Ripcord && p.is_deployable())
             .filter(|&&p| {
                 self.false_alarm_rate(t, watch, p)
                     .is_some_and(|fa| fa <= ours)
@@ -122,7 +123,7 @@ impl<'a> Report<'a> {
         let policies = &self.results.config.policies;
         let _ = writeln!(
             out,
-            "{:<6} {:<22} {:<9} | {:>7} {:>5} {:>5} {:>5} | {:>7} {:>5} {:>5} {:>5} | {:>6} | {:>11} | R/best ref (alone; all)",
+            "{:<6} {:<22} {:<11} | {:>7} {:>5} {:>5} {:>5} | {:>7} {:>5} {:>5} {:>5} | {:>6} | {:>11} | R/best ref (alone; all)",
             "rps",
             "scenario",
             "policy",
@@ -139,7 +140,7 @@ impl<'a> Report<'a> {
         );
         let _ = writeln!(
             out,
-            "{:<40} | {:^25} | {:^25} |",
+            "{:<42} | {:^25} | {:^25} |",
             "", "regressing metric alone", "all three metrics together"
         );
         for (t, level) in Traffic::levels().iter().enumerate() {
@@ -152,7 +153,7 @@ impl<'a> Report<'a> {
                 let bound = self.wald(t, s);
                 for &p in policies {
                     let mut line = format!(
-                        "{:<6} {:<22} {:<9} | {} | {} | {:>6}",
+                        "{:<6} {:<22} {:<11} | {} | {} | {:>6}",
                         level.label(),
                         scenario.name,
                         p.name(),

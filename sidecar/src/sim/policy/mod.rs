@@ -1,8 +1,10 @@
 //! Detection policies fed the same per-second streams: Ripcord's judge and the reference policies
 //! (Flagger's and Argo Rollouts' threshold checks, a Kayenta-style Mann-Whitney judgement and a
-//! naive z-test repeated every second).
+//! naive z-test repeated every second), plus the oracle SPRT, a non-deployable reference that knows
+//! the scenario's true parameters.
 
 pub mod kayenta;
+pub mod oracle;
 pub mod ripcord;
 pub mod threshold;
 pub mod ztest;
@@ -38,17 +40,31 @@ pub enum PolicyKind {
     Kayenta,
     /// A two-proportion z-test on cumulative counts, repeated every second at alpha 0.01.
     ZTest,
+    /// Wald's SPRT knowing the true parameters: what the best possible test achieves. Not deployable.
+    OracleSprt,
 }
 
 impl PolicyKind {
     /// Every policy, Ripcord first.
-    pub const ALL: [PolicyKind; 5] = [
+    pub const ALL: [PolicyKind; 6] = [
         PolicyKind::Ripcord,
         PolicyKind::Flagger,
         PolicyKind::Argo,
         PolicyKind::Kayenta,
         PolicyKind::ZTest,
+        PolicyKind::OracleSprt,
     ];
+
+    /// Whether a real rollout could run this policy; the oracle knows the answer and cannot, so it
+    /// is never a "best reference" nor in a check.
+    pub fn is_deployable(self) -> bool {
+        self != PolicyKind::OracleSprt
+    }
+
+    /// Whether the policy needs the scenario's true parameters, and so has no alternative in A/A.
+    pub fn needs_truth(self) -> bool {
+        self == PolicyKind::OracleSprt
+    }
 
     /// Name in the table.
     pub fn name(self) -> &'static str {
@@ -58,18 +74,42 @@ impl PolicyKind {
             PolicyKind::Argo => "argo",
             PolicyKind::Kayenta => "kayenta",
             PolicyKind::ZTest => "z-test/1s",
+            PolicyKind::OracleSprt => "sprt-oracle",
         }
     }
 
-    /// A fresh policy of this kind watching `watch`.
+    /// A fresh policy of this kind watching `watch`. The oracle SPRT built this way has no
+    /// alternative to test and never fires: use [`PolicyKind::build_knowing`] to hand it the truth.
     pub fn build(self, watch: &Watch) -> Box<dyn Policy> {
+        self.build_knowing(watch, None)
+    }
+
+    /// A fresh policy of this kind watching `watch`, handing `truth` to the policies that use it
+    /// (the oracle SPRT; without a truth it never fires).
+    pub fn build_knowing(self, watch: &Watch, truth: Option<&oracle::Truth>) -> Box<dyn Policy> {
         match self {
             PolicyKind::Ripcord => Box::new(ripcord::RipcordPolicy::new(watch)),
             PolicyKind::Flagger => Box::new(threshold::MinuteThreshold::flagger(watch)),
             PolicyKind::Argo => Box::new(threshold::MinuteThreshold::argo(watch)),
             PolicyKind::Kayenta => Box::new(kayenta::Kayenta::new(watch)),
             PolicyKind::ZTest => Box::new(ztest::RepeatedZTest::new(watch)),
+            PolicyKind::OracleSprt => match truth {
+                Some(truth) => Box::new(oracle::OracleSprt::new(watch, truth)),
+                None => Box::new(Never),
+            },
         }
+    }
+}
+
+/// A policy that never fires: the oracle SPRT without an alternative to test.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Never;
+
+impl Policy for Never {
+    fn history(&mut self, _baseline: &[ArmCounts]) {}
+
+    fn observe(&mut self, _tick: &Tick) -> bool {
+        false
     }
 }
 

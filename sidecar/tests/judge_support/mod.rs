@@ -10,21 +10,7 @@ use ripcord_sidecar::spec::{Direction, MetricSpec, Signal, WatchSpec};
 use ripcord_sidecar::verdict::Decision;
 use ripcord_sidecar::window::{MetricDelta, Observation};
 
-/// Prometheus' default histogram buckets, with `+Inf`.
-pub const DEFAULT_BUCKETS: [f64; 12] = [
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    f64::INFINITY,
-];
+pub use ripcord_sidecar::sim::latency::DEFAULT_BUCKETS;
 
 fn selector(name: &str) -> Selector {
     Selector {

@@ -11,8 +11,10 @@
 //!
 //! Unknown paths give 404, other methods 405 with `Allow`; request bodies are capped at
 //! [`MAX_BODY_BYTES`] and window responses at [`MAX_WINDOW_OBSERVATIONS`] observations.
+//! [`Server`] runs the routes on hyper with graceful shutdown.
 
 mod admin;
+mod bind;
 mod metrics;
 mod query;
 mod response;
@@ -31,6 +33,7 @@ use http::{Request, Response};
 use http_body_util::Full;
 
 pub use admin::{LogLevelControl, PeerAddr, StoredLogLevel};
+pub use bind::Server;
 pub use metrics::{Metrics, ScrapeErrorKind, ScrapeResult};
 pub use state::{Readiness, State};
 pub use wire::{DeltaJson, ObservationJson, WINDOW_VERSION, WindowJson};

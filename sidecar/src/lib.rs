@@ -8,12 +8,14 @@
 //! - [`judge`] compares canary and baseline each tick and decides, with evidence,
 //! - [`verdict`] is the versioned verdict format the controller consumes,
 //! - [`replay`] judges a recorded release offline,
-//! - [`sim`] simulates releases for the detection benchmark.
+//! - [`sim`] simulates releases for the detection benchmark,
+//! - [`serve`] is the HTTP surface: health, own metrics, windows for peers, the verdict.
 
 pub mod expo;
 pub mod judge;
 pub mod replay;
 pub mod selector;
+pub mod serve;
 pub mod sim;
 pub mod spec;
 pub mod stats;

@@ -7,6 +7,7 @@
 //! - [`stats`] holds the distribution functions and the anytime-valid e-processes,
 //! - [`judge`] compares canary and baseline each tick and decides, with evidence,
 //! - [`verdict`] is the versioned verdict format the controller consumes,
+//! - [`scrape`] fetches the app's exposition, bounded in time and size,
 //! - [`replay`] judges a recorded release offline,
 //! - [`sim`] simulates releases for the detection benchmark,
 //! - [`serve`] is the HTTP surface: health, own metrics, windows for peers, the verdict.
@@ -14,6 +15,7 @@
 pub mod expo;
 pub mod judge;
 pub mod replay;
+pub mod scrape;
 pub mod selector;
 pub mod serve;
 pub mod sim;

@@ -43,9 +43,7 @@ impl Backoff {
             return Duration::ZERO;
         }
         let doublings = (failures - 1).min(31);
-        self.initial
-            .saturating_mul(1u32 << doublings)
-            .min(self.max)
+        self.initial.saturating_mul(1u32 << doublings).min(self.max)
     }
 
     /// Records a failure and returns how long to wait before the next attempt. [`Retry::Now`]

@@ -65,7 +65,10 @@ impl Scraper {
             return Err(refuse("only plain http:// is scraped"));
         }
         let host = uri.host().ok_or_else(|| refuse("no host"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let port = uri.port_u16().unwrap_or(80);
         Ok(Scraper {
             config,
@@ -130,7 +133,10 @@ impl Scraper {
         Request::get(path)
             .header(HOST, authority)
             .header(ACCEPT, ACCEPT_EXPOSITION)
-            .header(USER_AGENT, concat!("ripcord-sidecar/", env!("CARGO_PKG_VERSION")))
+            .header(
+                USER_AGENT,
+                concat!("ripcord-sidecar/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Empty::new())
             .map_err(|e| ScrapeError::Target {
                 target: self.config.target.clone(),
@@ -222,7 +228,12 @@ mod tests {
 
     #[test]
     fn only_plain_http_targets_with_a_host_are_accepted() {
-        for bad in ["https://127.0.0.1/metrics", "127.0.0.1:80", "not a url", "/metrics"] {
+        for bad in [
+            "https://127.0.0.1/metrics",
+            "127.0.0.1:80",
+            "not a url",
+            "/metrics",
+        ] {
             let refused = Scraper::new(ScrapeConfig::new(bad));
             assert!(
                 matches!(refused, Err(ScrapeError::Target { .. })),

@@ -53,7 +53,9 @@ pub enum ScrapeError {
         status: u16,
     },
     /// The body grew past the size cap; reading stopped there.
-    #[error("{target}: body too large: more than the {cap} bytes allowed (refused after {read} bytes)")]
+    #[error(
+        "{target}: body too large: more than the {cap} bytes allowed (refused after {read} bytes)"
+    )]
     TooLarge {
         /// The scraped URL.
         target: String,
@@ -78,14 +80,27 @@ impl ScrapeError {
     /// everything else means the app is down or misbehaving and hammering it would not help.
     pub fn retry(&self) -> Retry {
         match self {
-            ScrapeError::Protocol { source, .. }
-                if source.is_incomplete_message() || source.is_canceled() =>
-            {
-                Retry::Now
-            }
+            ScrapeError::Protocol { source, .. } if closed_early(source) => Retry::Now,
             _ => Retry::BackOff,
         }
     }
+}
+
+/// Whether the peer closed or reset the connection before the response was complete (no
+/// response at all, or a body cut short), as opposed to sending something that is not HTTP.
+fn closed_early(error: &hyper::Error) -> bool {
+    if error.is_incomplete_message() || error.is_canceled() {
+        return true;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
+            return matches!(io.kind(), UnexpectedEof | ConnectionReset | BrokenPipe);
+        }
+        cause = inner.source();
+    }
+    false
 }
 
 /// Result of a scrape.

@@ -25,7 +25,11 @@ pub async fn scrape_tick(scraper: &Scraper, extractor: &mut Extractor, at_ms: i6
 
 /// A fetched body goes through the extractor (a body that does not parse is refused there); a
 /// failed scrape gives every metric [`crate::window::Unavailable::ScrapeFailed`] with the error.
-pub fn observe_scrape(extractor: &mut Extractor, at_ms: i64, scraped: &Result<Bytes>) -> Observation {
+pub fn observe_scrape(
+    extractor: &mut Extractor,
+    at_ms: i64,
+    scraped: &Result<Bytes>,
+) -> Observation {
     match scraped {
         Ok(body) => extractor.observe(at_ms, body),
         Err(error) => extractor.failed(at_ms, &error.to_string()),

@@ -95,15 +95,50 @@ where
 }
 
 /// Reads the request head, so the client sees its request accepted before anything else.
-async fn read_request(stream: &mut TcpStream) {
+async fn read_request(stream: &mut TcpStream) -> String {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => break,
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+#[tokio::test]
+async fn the_request_asks_for_openmetrics_then_prometheus_text() {
+    let (listener, addr) = listener().await;
+    let (heads, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let server = serve_raw(listener, move |mut stream| {
+        let heads = heads.clone();
+        async move {
+            let _ = heads.send(read_request(&mut stream).await);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let body = scraper(addr, SHORT_TIMEOUT).scrape().await.expect("a 200");
+    server.abort();
+    assert!(body.is_empty());
+    let head = received
+        .recv()
+        .await
+        .expect("the request head")
+        .to_lowercase();
+    assert!(head.starts_with("get /metrics http/1.1\r\n"), "{head}");
+    assert!(head.contains(&format!("host: {addr}\r\n")), "{head}");
+    let accept = head
+        .lines()
+        .find_map(|line| line.strip_prefix("accept: "))
+        .expect("an accept header");
+    let openmetrics = accept
+        .find("application/openmetrics-text")
+        .expect("openmetrics");
+    let text = accept.find("text/plain").expect("prometheus text");
+    assert!(openmetrics < text, "{accept}");
 }
 
 fn healthy_app(listener: TcpListener) -> JoinHandle<()> {

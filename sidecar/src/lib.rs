@@ -10,8 +10,11 @@
 //! - [`scrape`] fetches the app's exposition, bounded in time and size,
 //! - [`replay`] judges a recorded release offline,
 //! - [`sim`] simulates releases for the detection benchmark,
-//! - [`serve`] is the HTTP surface: health, own metrics, windows for peers, the verdict.
+//! - [`serve`] is the HTTP surface: health, own metrics, windows for peers, the verdict,
+//! - [`watch`] is the standalone mode: compare two URLs, act locally on a regression,
+//! - [`demo`] runs two built-in services and the watch on them, end to end.
 
+pub mod demo;
 pub mod expo;
 pub mod judge;
 pub mod replay;
@@ -22,4 +25,5 @@ pub mod sim;
 pub mod spec;
 pub mod stats;
 pub mod verdict;
+pub mod watch;
 pub mod window;

@@ -7,7 +7,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ripcord_sidecar::demo;
 use ripcord_sidecar::replay::{self, ReplayArgs, ReplayError};
+use ripcord_sidecar::watch::{self, WatchArgs};
 
 /// Exit code for bad input and usage errors (`EX_USAGE`).
 const EXIT_BAD_INPUT: u8 = 64;
@@ -28,6 +30,17 @@ enum Command {
     ///
     /// Exit code: 0 pass, 1 regression, 2 inconclusive, 64 bad input.
     Replay(ReplayArgs),
+    /// Watch a canary against a baseline over HTTP and act locally on a regression: turn a
+    /// flagd flag off, call a webhook, run a command; then print the evidence.
+    ///
+    /// Exit code: 0 pass (at the first pass), 1 regression, 2 inconclusive at the end of
+    /// `--for`, 64 bad input.
+    Watch(WatchArgs),
+    /// Run two built-in services (v1 healthy, v2 regressed) on loopback, watch them, catch the
+    /// regression and turn the flag off in a flagd file, in a few seconds.
+    ///
+    /// Exit code: 0 only when the regression was caught and the flag is off.
+    Demo,
 }
 
 fn main() -> ExitCode {
@@ -41,6 +54,8 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Replay(args) => run_replay(&args),
+        Command::Watch(args) => run_watch(&args),
+        Command::Demo => run_demo(),
     }
 }
 
@@ -59,6 +74,30 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
             } else {
                 EXIT_OUTPUT
             })
+        }
+    }
+}
+
+fn run_watch(args: &WatchArgs) -> ExitCode {
+    match watch::run(args) {
+        Ok(decision) => ExitCode::from(decision.exit_code()),
+        Err(err) => {
+            eprintln!("ripcord-sidecar watch: {err}");
+            ExitCode::from(if err.is_bad_input() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_OUTPUT
+            })
+        }
+    }
+}
+
+fn run_demo() -> ExitCode {
+    match demo::run(&mut std::io::stdout(), &mut std::io::stderr()) {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(err) => {
+            eprintln!("ripcord-sidecar demo: {err}");
+            ExitCode::from(1)
         }
     }
 }

@@ -15,6 +15,7 @@
 //! - [`demo`] runs two built-in services and the watch on them, end to end.
 
 pub mod demo;
+pub mod explain;
 pub mod expo;
 pub mod judge;
 pub mod replay;

@@ -8,8 +8,8 @@ use tokio::time::MissedTickBehavior;
 
 use super::act::{self, Performed};
 use super::decide::{Action, Step, next_step};
-use super::report::number;
 use super::{Result, WatchError, now_ms};
+use crate::explain::{decision_word, number};
 use crate::judge::{Judge, JudgeConfig};
 use crate::scrape::{ScrapeConfig, Scraper, scrape_tick};
 use crate::spec::WatchSpec;
@@ -188,7 +188,7 @@ fn progress_line(out: &mut dyn Write, verdict: &Verdict, elapsed: Duration) -> R
         elapsed.as_secs_f64(),
         verdict.ticks,
         metrics.join("  "),
-        super::report::decision_word(verdict.decision),
+        decision_word(verdict.decision),
     )
     .map_err(WatchError::Output)
 }

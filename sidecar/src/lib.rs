@@ -11,8 +11,10 @@
 //! - [`replay`] judges a recorded release offline,
 //! - [`sim`] simulates releases for the detection benchmark,
 //! - [`serve`] is the HTTP surface: health, own metrics, windows for peers, the verdict.
+//! - [`footprint`] measures the sidecar's own memory, CPU and per-tick time.
 
 pub mod expo;
+pub mod footprint;
 pub mod judge;
 pub mod replay;
 pub mod scrape;

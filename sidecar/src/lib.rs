@@ -8,15 +8,17 @@
 //! - [`judge`] compares canary and baseline each tick and decides, with evidence,
 //! - [`verdict`] is the versioned verdict format the controller consumes,
 //! - [`scrape`] fetches the app's exposition, bounded in time and size,
-//! - [`replay`] judges a recorded release offline,
+//! - [`replay`] judges a recorded release offline, and [`explain`] words its evidence,
 //! - [`sim`] simulates releases for the detection benchmark,
 //! - [`serve`] is the HTTP surface: health, own metrics, windows for peers, the verdict,
 //! - [`watch`] is the standalone mode: compare two URLs, act locally on a regression,
-//! - [`demo`] runs two built-in services and the watch on them, end to end.
+//! - [`demo`] runs two built-in services and the watch on them, end to end,
+//! - [`footprint`] measures the sidecar's own memory, CPU and per-tick time.
 
 pub mod demo;
 pub mod explain;
 pub mod expo;
+pub mod footprint;
 pub mod judge;
 pub mod replay;
 pub mod scrape;

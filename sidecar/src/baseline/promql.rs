@@ -75,7 +75,7 @@ impl Revision {
 /// A PromQL duration for `range`: whole seconds as `Ns`, anything else as `Nms` (at least 1 ms).
 pub fn range_text(range: Duration) -> String {
     let millis = range.as_millis().max(1);
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         format!("{}s", millis / 1000)
     } else {
         format!("{millis}ms")

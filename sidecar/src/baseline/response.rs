@@ -113,11 +113,11 @@ pub fn single_count(query: &str, vector: &[Element]) -> Result<Option<f64>> {
     }
 }
 
-/// A ratio's delta from its two sums. No trial series is [`Unavailable::NoSeries`]; no event
+/// A ratio's delta from its two sums (`trials_query` names what matched nothing). No trial series is [`Unavailable::NoSeries`]; no event
 /// series while trials exist is zero events (an error counter that never fired has no series).
-pub fn ratio_delta(trials_selector: &str, events: Option<f64>, trials: Option<f64>) -> MetricDelta {
+pub fn ratio_delta(trials_query: &str, events: Option<f64>, trials: Option<f64>) -> MetricDelta {
     match trials {
-        None => MetricDelta::Unavailable(Unavailable::NoSeries(trials_selector.to_string())),
+        None => MetricDelta::Unavailable(Unavailable::NoSeries(trials_query.to_string())),
         Some(trials) => MetricDelta::Ratio {
             events: events.unwrap_or(0.0),
             trials,
@@ -128,13 +128,9 @@ pub fn ratio_delta(trials_selector: &str, events: Option<f64>, trials: Option<f6
 /// A latency's delta from `sum by (le)` of the buckets: sorted by upper bound, ending at `+Inf`,
 /// cumulative. An empty vector is [`Unavailable::NoSeries`]; buckets that are not cumulative
 /// are [`Unavailable::NonMonotoneHistogram`].
-pub fn histogram_delta(
-    query: &str,
-    buckets_selector: &str,
-    vector: &[Element],
-) -> Result<MetricDelta> {
+pub fn histogram_delta(query: &str, vector: &[Element]) -> Result<MetricDelta> {
     if vector.is_empty() {
-        let why = Unavailable::NoSeries(buckets_selector.to_string());
+        let why = Unavailable::NoSeries(query.to_string());
         return Ok(MetricDelta::Unavailable(why));
     }
     let unexpected = |reason: String| BaselineError::Unexpected {
@@ -160,7 +156,7 @@ pub fn histogram_delta(
     }
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     if buckets.last().map(|b| b.0) != Some(f64::INFINITY) {
-        let why = format!("{buckets_selector}: no +Inf bucket");
+        let why = format!("{query}: no +Inf bucket");
         return Ok(MetricDelta::Unavailable(Unavailable::NonMonotoneHistogram(
             why,
         )));
@@ -172,7 +168,7 @@ pub fn histogram_delta(
     let mut running: f64 = 0.0;
     for &(bound, count) in &buckets {
         if count < running * (1.0 - DIP_TOLERANCE) {
-            let why = format!("{buckets_selector}: le={bound} counts {count} < {running} below it");
+            let why = format!("{query}: le={bound} counts {count} < {running} below it");
             return Ok(MetricDelta::Unavailable(Unavailable::NonMonotoneHistogram(
                 why,
             )));
@@ -224,7 +220,7 @@ mod tests {
     #[test]
     fn captured_buckets_are_sorted_by_upper_bound_and_cumulative() {
         let vector = parse_vector("q", 200, HISTOGRAM.as_bytes()).expect("a vector");
-        let delta = histogram_delta("q", "h_bucket", &vector).expect("a histogram");
+        let delta = histogram_delta("q", &vector).expect("a histogram");
         assert_eq!(
             delta,
             MetricDelta::Histogram {
@@ -292,7 +288,7 @@ mod tests {
         let no_inf = [bucket("0.1", 1.0), bucket("1", 2.0)];
         let decreasing = [bucket("0.1", 5.0), bucket("+Inf", 2.0)];
         for broken in [&no_inf[..], &decreasing[..]] {
-            let delta = histogram_delta("q", "h_bucket", broken).expect("a delta");
+            let delta = histogram_delta("q", broken).expect("a delta");
             assert!(
                 matches!(
                     delta,
@@ -302,8 +298,8 @@ mod tests {
             );
         }
         let bad_le = [bucket("fast", 1.0), bucket("+Inf", 2.0)];
-        assert!(histogram_delta("q", "h_bucket", &bad_le).is_err());
+        assert!(histogram_delta("q", &bad_le).is_err());
         let twice = [bucket("1", 1.0), bucket("1.0", 1.0), bucket("+Inf", 2.0)];
-        assert!(histogram_delta("q", "h_bucket", &twice).is_err());
+        assert!(histogram_delta("q", &twice).is_err());
     }
 }

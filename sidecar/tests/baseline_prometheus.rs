@@ -5,7 +5,8 @@
 //! rates the app served. Prometheus down or silent gives `Unavailable` with the reason.
 //!
 //! Skipped, with a message saying so, when no Prometheus binary is installed
-//! (`apt-get install -y prometheus`; `RIPCORD_PROMETHEUS` overrides the path).
+//! (`apt-get install -y prometheus`; `RIPCORD_PROMETHEUS` overrides the path). CI sets
+//! `RIPCORD_REQUIRE_PROMETHEUS=1` so that a missing binary fails instead of skipping.
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -219,6 +220,11 @@ fn prometheus_binary() -> Option<PathBuf> {
     if path.is_file() {
         Some(path)
     } else {
+        assert!(
+            std::env::var_os("RIPCORD_REQUIRE_PROMETHEUS").is_none(),
+            "RIPCORD_REQUIRE_PROMETHEUS is set but there is no Prometheus at {}",
+            path.display()
+        );
         eprintln!(
             "SKIPPED: no Prometheus at {} (install it with `apt-get install -y prometheus`, \
              or set RIPCORD_PROMETHEUS)",

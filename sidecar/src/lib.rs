@@ -8,6 +8,7 @@
 //! - [`judge`] compares canary and baseline each tick and decides, with evidence,
 //! - [`verdict`] is the versioned verdict format the controller consumes,
 //! - [`scrape`] fetches the app's exposition, bounded in time and size,
+//! - [`baseline`] reads the previous revision's counts from Prometheus (PromQL on its hash),
 //! - [`replay`] judges a recorded release offline, and [`explain`] words its evidence,
 //! - [`sim`] simulates releases for the detection benchmark,
 //! - [`serve`] is the HTTP surface: health, own metrics, windows for peers, the verdict,
@@ -15,6 +16,7 @@
 //! - [`demo`] runs two built-in services and the watch on them, end to end,
 //! - [`footprint`] measures the sidecar's own memory, CPU and per-tick time.
 
+pub mod baseline;
 pub mod demo;
 pub mod explain;
 pub mod expo;

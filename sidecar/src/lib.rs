@@ -7,6 +7,7 @@
 //! - [`stats`] holds the distribution functions and the anytime-valid e-processes,
 //! - [`judge`] compares canary and baseline each tick and decides, with evidence,
 //! - [`verdict`] is the versioned verdict format the controller consumes,
+//! - [`report`] delivers verdicts to the controller in a versioned envelope, in the background,
 //! - [`scrape`] fetches the app's exposition, bounded in time and size,
 //! - [`replay`] judges a recorded release offline, and [`explain`] words its evidence,
 //! - [`sim`] simulates releases for the detection benchmark,
@@ -21,6 +22,7 @@ pub mod expo;
 pub mod footprint;
 pub mod judge;
 pub mod replay;
+pub mod report;
 pub mod scrape;
 pub mod selector;
 pub mod serve;

@@ -14,7 +14,8 @@
 //! ```
 //!
 //! `sequence` increases with every verdict a sidecar offers (some may be skipped when a newer
-//! verdict replaced an unsent one), so the controller can drop a replayed or reordered report by
+//! verdict replaced an unsent one) and starts from the Unix time in milliseconds, so it keeps
+//! increasing across a sidecar restart; a retried report keeps its number. Thus the controller can drop a replayed or reordered report by
 //! remembering the highest sequence per pod. Fields are only ever added within a version.
 
 mod error;

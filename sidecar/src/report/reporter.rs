@@ -26,10 +26,14 @@ pub struct ReporterConfig {
     pub timeout: Duration,
     /// Waits between failed sends.
     pub backoff: Backoff,
+    /// Sequence number of the first verdict offered; later ones count up from it.
+    pub first_sequence: u64,
 }
 
 impl ReporterConfig {
-    /// Defaults: a 2 s timeout per POST and a backoff from 1 s to 16 s.
+    /// Defaults: a 2 s timeout per POST, a backoff from 1 s to 16 s, and sequences starting at
+    /// the current Unix time in milliseconds, so a restarted sidecar (one verdict a tick, far
+    /// fewer than one a millisecond) keeps numbering above what it sent before.
     pub fn new(
         intake_url: impl Into<String>,
         token_path: impl Into<PathBuf>,
@@ -41,8 +45,16 @@ impl ReporterConfig {
             release,
             timeout: Duration::from_secs(2),
             backoff: Backoff::default(),
+            first_sequence: unix_millis(),
         }
     }
+}
+
+/// Milliseconds since the Unix epoch; 1 if the clock reads before it.
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |since| since.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
 /// Counters of a [`Reporter`], for its own metrics and for tests.
@@ -98,7 +110,7 @@ impl Reporter {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ReportError::NoRuntime)?;
         let poster = Poster::new(&config.intake_url, config.token_path, config.timeout)?;
         let shared = Arc::new(Shared {
-            next_sequence: AtomicU64::new(1),
+            next_sequence: AtomicU64::new(config.first_sequence),
             ..Shared::default()
         });
         let span = tracing::info_span!("reporter", intake = %config.intake_url,
@@ -224,6 +236,18 @@ mod tests {
         assert!(
             matches!(refused, Err(ReportError::NoRuntime)),
             "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_later_start_numbers_above_an_earlier_one() {
+        let earlier = ReporterConfig::new("http://127.0.0.1:1/", "/token", release());
+        std::thread::sleep(Duration::from_millis(3));
+        let later = ReporterConfig::new("http://127.0.0.1:1/", "/token", release());
+        assert!(later.first_sequence > earlier.first_sequence);
+        assert!(
+            earlier.first_sequence > 1_600_000_000_000,
+            "Unix ms, not a counter from 0"
         );
     }
 

@@ -7,6 +7,7 @@
 //! - [`stats`] holds the distribution functions and the anytime-valid e-processes,
 //! - [`judge`] compares canary and baseline each tick and decides, with evidence,
 //! - [`verdict`] is the versioned verdict format the controller consumes,
+//! - [`report`] delivers verdicts to the controller in a versioned envelope, in the background,
 //! - [`scrape`] fetches the app's exposition, bounded in time and size,
 //! - [`baseline`] reads the previous revision's counts from Prometheus (PromQL on its hash),
 //! - [`replay`] judges a recorded release offline, and [`explain`] words its evidence,
@@ -23,6 +24,7 @@ pub mod expo;
 pub mod footprint;
 pub mod judge;
 pub mod replay;
+pub mod report;
 pub mod scrape;
 pub mod selector;
 pub mod serve;

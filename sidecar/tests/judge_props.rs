@@ -1,6 +1,5 @@
 //! Property tests: reordering time or splitting ticks never reverses a verdict's direction or the
 //! sign of its effect, and counter resets never make a regression by themselves.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod judge_support;
 

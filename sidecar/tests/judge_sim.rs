@@ -1,5 +1,4 @@
 //! The judge on simulated releases: false alarms, detection, thin traffic, missing data.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod judge_support;
 
@@ -37,7 +36,7 @@ fn errors_one_to_five_percent_are_caught_within_ten_seconds_median() {
             let metric = ratio_metric("errors", Direction::Max, 0.5);
             let (decision, at) = run_ratio(1000 + seed, metric, bad, FAST, 600, &[Decision::Fail]);
             assert_eq!(decision, Decision::Fail);
-            at.unwrap() as f64
+            at.expect("test data is valid") as f64
         })
         .collect();
     let median = median(&mut times);
@@ -91,7 +90,7 @@ fn an_equal_canary_passes_eventually_and_conversion_drops_fail() {
     let metric = ratio_metric("conversion", Direction::Min, 0.05);
     let (decision, at) = run_ratio(8, metric, dropped, conversion, 3600, &[Decision::Fail]);
     assert_eq!(decision, Decision::Fail);
-    assert!(at.unwrap() < 120, "{at:?}");
+    assert!(at.expect("test data is valid") < 120, "{at:?}");
 }
 
 fn judge_of(metrics: usize) -> Judge {
@@ -198,9 +197,15 @@ fn latency_edge_comes_from_the_baseline_and_a_slower_canary_fails() {
     }
     let verdict = judge.verdict();
     assert_eq!(verdict.decision, Decision::Fail, "{}", verdict.reason);
-    let latency = verdict.metrics[0].latency.clone().unwrap();
-    assert!(latency.canary_quantile.unwrap() > 1.2 * latency.baseline_quantile.unwrap());
-    assert!(decided.unwrap() < 120, "{decided:?}");
+    let latency = verdict.metrics[0]
+        .latency
+        .clone()
+        .expect("test data is valid");
+    assert!(
+        latency.canary_quantile.expect("test data is valid")
+            > 1.2 * latency.baseline_quantile.expect("test data is valid")
+    );
+    assert!(decided.expect("test data is valid") < 120, "{decided:?}");
 }
 
 #[test]
@@ -219,28 +224,28 @@ fn verdict_round_trips_through_json_with_its_evidence() {
     let evidence = &verdict.metrics[0];
     assert!(evidence.e_value >= evidence.threshold);
     let (lower, upper) = (
-        evidence.effect.lower.unwrap(),
-        evidence.effect.upper.unwrap(),
+        evidence.effect.lower.expect("test data is valid"),
+        evidence.effect.upper.expect("test data is valid"),
     );
-    let estimate = evidence.effect.estimate.unwrap();
+    let estimate = evidence.effect.estimate.expect("test data is valid");
     assert!(
         lower < estimate && estimate < upper && lower > 1.0,
         "{lower} {estimate} {upper}"
     );
     assert!(verdict.decided_at_ms.is_some() && evidence.decided_at_ms == verdict.decided_at_ms);
-    let json = serde_json::to_string(&verdict).unwrap();
-    let back: Verdict = serde_json::from_str(&json).unwrap();
+    let json = serde_json::to_string(&verdict).expect("test data is valid");
+    let back: Verdict = serde_json::from_str(&json).expect("test data is valid");
     assert_eq!(
         (back.decision, &back.reason, back.decided_at_ms),
         (verdict.decision, &verdict.reason, verdict.decided_at_ms)
     );
     assert_json_close(
-        &serde_json::to_value(&back).unwrap(),
-        &serde_json::to_value(&verdict).unwrap(),
+        &serde_json::to_value(&back).expect("test data is valid"),
+        &serde_json::to_value(&verdict).expect("test data is valid"),
     );
-    let path = judge.e_value_path(0).unwrap();
+    let path = judge.e_value_path(0).expect("test data is valid");
     assert_eq!(path.len(), 60);
-    assert!(path.last().unwrap().log_e_value >= 100f64.ln());
+    assert!(path.last().expect("test data is valid").log_e_value >= 100f64.ln());
 }
 
 /// JSON equality up to the last bit of a float (serde_json's default parser may be one ulp off).
@@ -248,7 +253,10 @@ fn assert_json_close(a: &serde_json::Value, b: &serde_json::Value) {
     use serde_json::Value;
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            let (x, y) = (
+                x.as_f64().expect("test data is valid"),
+                y.as_f64().expect("test data is valid"),
+            );
             assert!((x - y).abs() <= 1e-15 * x.abs().max(y.abs()), "{x} vs {y}");
         }
         (Value::Array(x), Value::Array(y)) => {
@@ -282,7 +290,7 @@ fn a_zero_tolerance_is_judged_and_a_slower_median_fails() {
     let verdict = judge.verdict();
     assert!(!verdict.metrics[0].reason.contains("cannot be judged"));
     assert_eq!(verdict.decision, Decision::Fail, "{}", verdict.reason);
-    assert!(decided.unwrap() < 300, "{decided:?}");
+    assert!(decided.expect("test data is valid") < 300, "{decided:?}");
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! Detection speed of the judge on the scenarios (50 + 50 req/s, metric watched alone,
 //! alpha 0.01). Prints medians; run with
 //! `cargo test --release -p ripcord-sidecar --test judge_speed -- --ignored --nocapture`.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod judge_support;
 

@@ -2,11 +2,12 @@
 //! whole exchange under a timeout and the body under a size cap (as the scraper does).
 
 use super::{BaselineError, Result};
+use crate::scrape::client::{BodyStop, read_capped};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use hyper::header::{ACCEPT, CONTENT_LENGTH, HOST, USER_AGENT};
+use hyper::header::{ACCEPT, HOST, USER_AGENT};
 use hyper::{Request, Response, Uri};
 use hyper_util::rt::TokioIo;
 use std::time::Duration;
@@ -124,31 +125,13 @@ impl ApiClient {
     /// Reads the body, refusing it as soon as it exceeds the cap or announces that it will.
     async fn read_body(&self, response: Response<Incoming>) -> Result<Answer> {
         let status = response.status().as_u16();
-        let cap = self.max_body_bytes;
-        let announced = response
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if let Some(length) = announced.filter(|&length| length > cap as u64) {
-            return Err(self.too_large(length));
-        }
-        let mut body = response.into_body();
-        let mut buffer = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| self.unreachable(&e))?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            if buffer.len() + data.len() > cap {
-                return Err(self.too_large((buffer.len() + data.len()) as u64));
-            }
-            buffer.extend_from_slice(&data);
-        }
-        Ok(Answer {
-            status,
-            body: Bytes::from(buffer),
-        })
+        let body = read_capped(response, self.max_body_bytes)
+            .await
+            .map_err(|stop| match stop {
+                BodyStop::TooLarge(read) => self.too_large(read),
+                BodyStop::Protocol(source) => self.unreachable(&source),
+            })?;
+        Ok(Answer { status, body })
     }
 
     fn unreachable(&self, error: &dyn std::fmt::Display) -> BaselineError {

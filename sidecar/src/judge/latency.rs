@@ -289,20 +289,7 @@ mod tests {
     }
 
     fn prometheus_default(cumulative_share: &[f64]) -> CumulativeHistogram {
-        let bounds = [
-            0.005,
-            0.01,
-            0.025,
-            0.05,
-            0.1,
-            0.25,
-            0.5,
-            1.0,
-            2.5,
-            5.0,
-            10.0,
-            f64::INFINITY,
-        ];
+        let bounds = crate::sim::latency::DEFAULT_BUCKETS;
         let mut h = CumulativeHistogram::default();
         let counts: Vec<f64> = cumulative_share
             .iter()

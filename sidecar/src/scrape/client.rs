@@ -154,26 +154,12 @@ impl Scraper {
                 status: status.as_u16(),
             });
         }
-        let cap = self.config.max_body_bytes;
-        let announced = announced_length(&response);
-        if let Some(length) = announced.filter(|&length| length > cap as u64) {
-            return Err(self.too_large(length));
-        }
-        let mut body = response.into_body();
-        let mut buffer = Vec::with_capacity(announced.map_or(0, |l| l as usize));
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|source| self.protocol(source))?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            let needed = buffer.len() + data.len();
-            if needed > cap {
-                return Err(self.too_large(needed as u64));
-            }
-            grow_within(&mut buffer, needed, cap);
-            buffer.extend_from_slice(&data);
-        }
-        Ok(Bytes::from(buffer))
+        read_capped(response, self.config.max_body_bytes)
+            .await
+            .map_err(|stop| match stop {
+                BodyStop::TooLarge(read) => self.too_large(read),
+                BodyStop::Protocol(source) => self.protocol(source),
+            })
     }
 
     fn connect_error(&self, source: std::io::Error) -> ScrapeError {
@@ -199,6 +185,42 @@ impl Scraper {
             read,
         }
     }
+}
+
+/// Why [`read_capped`] stopped short of a whole body.
+#[derive(Debug)]
+pub(crate) enum BodyStop {
+    /// The body is, or announced it would be, larger than the cap: this many bytes.
+    TooLarge(u64),
+    /// The connection broke while the body was read.
+    Protocol(hyper::Error),
+}
+
+/// Reads a response body frame by frame, refusing it as soon as it exceeds `cap` bytes or
+/// announces through `Content-Length` that it will; the buffer never grows past the cap.
+pub(crate) async fn read_capped(
+    response: Response<Incoming>,
+    cap: usize,
+) -> std::result::Result<Bytes, BodyStop> {
+    let announced = announced_length(&response);
+    if let Some(length) = announced.filter(|&length| length > cap as u64) {
+        return Err(BodyStop::TooLarge(length));
+    }
+    let mut body = response.into_body();
+    let mut buffer = Vec::with_capacity(announced.map_or(0, |l| l as usize));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyStop::Protocol)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let needed = buffer.len() + data.len();
+        if needed > cap {
+            return Err(BodyStop::TooLarge(needed as u64));
+        }
+        grow_within(&mut buffer, needed, cap);
+        buffer.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(buffer))
 }
 
 fn announced_length(response: &Response<Incoming>) -> Option<u64> {

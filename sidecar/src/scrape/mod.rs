@@ -7,7 +7,7 @@
 //! [`scrape_tick`] is one tick of the scrape loop.
 
 mod backoff;
-mod client;
+pub(crate) mod client;
 mod error;
 
 pub use backoff::Backoff;

@@ -2,13 +2,13 @@
 //! whole exchange under a timeout and the body under a size cap (as the scraper does).
 
 use super::{BaselineError, Result};
-use crate::scrape::client::{BodyStop, read_capped};
+use crate::scrape::client::{BodyStop, PlainHttp, plain_http, read_capped};
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper::header::{ACCEPT, HOST, USER_AGENT};
-use hyper::{Request, Response, Uri};
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -42,24 +42,18 @@ impl ApiClient {
             url: url.to_string(),
             reason: reason.to_string(),
         };
-        let uri: Uri = url
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| refuse(&e.to_string()))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(refuse("only plain http:// is supported"));
-        }
+        let PlainHttp { uri, host, port } = plain_http(url).map_err(|r| refuse(&r))?;
         if uri.query().is_some() {
             return Err(refuse("the base URL takes no query string"));
         }
-        let host = uri.host().ok_or_else(|| refuse("no host"))?;
-        let authority = uri.authority().map_or(host, |a| a.as_str()).to_string();
+        let authority = uri
+            .authority()
+            .map_or(host.as_str(), |a| a.as_str())
+            .to_string();
         Ok(ApiClient {
             url: url.to_string(),
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
-            port: uri.port_u16().unwrap_or(80),
+            host,
+            port,
             authority,
             prefix: uri.path().trim_end_matches('/').to_string(),
             timeout,

@@ -2,11 +2,12 @@
 //! fresh from its file.
 
 use super::{ReportError, Result};
+use crate::scrape::client::{PlainHttp, plain_http};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::Request;
 use hyper::client::conn::http1;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
-use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,26 +33,17 @@ impl Poster {
             url: url.to_string(),
             reason: reason.to_string(),
         };
-        let uri: Uri = url
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| refuse(&e.to_string()))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(refuse("only plain http:// is supported"));
-        }
+        let PlainHttp { uri, host, port } = plain_http(url).map_err(|r| refuse(&r))?;
         let authority = uri
             .authority()
             .ok_or_else(|| refuse("no host"))?
             .to_string();
-        let host = uri.host().ok_or_else(|| refuse("no host"))?;
         Ok(Poster {
             url: url.to_string(),
             path: uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
             authority,
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
-            port: uri.port_u16().unwrap_or(80),
+            host,
+            port,
             token_path: token_path.into(),
             timeout,
         })

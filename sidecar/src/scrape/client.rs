@@ -57,19 +57,7 @@ impl Scraper {
             target: config.target.clone(),
             reason: reason.to_string(),
         };
-        let uri: Uri = config
-            .target
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| refuse(&e.to_string()))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(refuse("only plain http:// is scraped"));
-        }
-        let host = uri.host().ok_or_else(|| refuse("no host"))?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let port = uri.port_u16().unwrap_or(80);
+        let PlainHttp { uri, host, port } = plain_http(&config.target).map_err(|r| refuse(&r))?;
         Ok(Scraper {
             config,
             uri,
@@ -185,6 +173,35 @@ impl Scraper {
             read,
         }
     }
+}
+
+/// A plain `http://host[:port]/...` URL, split into what a TCP connect and an HTTP/1 request need.
+#[derive(Debug, Clone)]
+pub(crate) struct PlainHttp {
+    /// The parsed URL.
+    pub(crate) uri: Uri,
+    /// The host to connect to, without IPv6 brackets.
+    pub(crate) host: String,
+    /// The port, 80 when the URL names none.
+    pub(crate) port: u16,
+}
+
+/// Parses `url` as a plain `http://` URL with a host; the error says what is wrong with it.
+pub(crate) fn plain_http(url: &str) -> std::result::Result<PlainHttp, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
+    if uri.scheme_str() != Some("http") {
+        return Err("only plain http:// is supported".to_string());
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| "no host".to_string())?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = uri.port_u16().unwrap_or(80);
+    Ok(PlainHttp { uri, host, port })
 }
 
 /// Why [`read_capped`] stopped short of a whole body.

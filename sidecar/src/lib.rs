@@ -17,6 +17,7 @@
 //! - [`demo`] runs two built-in services and the watch on them, end to end,
 //! - [`footprint`] measures the sidecar's own memory, CPU and per-tick time.
 
+pub mod assign;
 pub mod baseline;
 pub mod demo;
 pub mod explain;

@@ -3,6 +3,8 @@
 //! consume. The wire format is defined once, in the sidecar crate's `report` module.
 
 pub mod ops;
+pub mod release;
+pub mod rollback;
 
 use ripcord_sidecar::report::{MAX_REPORT_BYTES, REPORT_VERSION, VerdictReport};
 use ripcord_sidecar::verdict::VERDICT_VERSION;

@@ -102,4 +102,4 @@ pub(crate) fn has_sidecar(template: &PodTemplateSpec) -> bool {
 #[cfg(test)]
 pub(crate) mod fixtures;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -2,9 +2,11 @@
 //! here; for now it decodes the sidecar's report envelope ([`VerdictReport`]), which it will
 //! consume. The wire format is defined once, in the sidecar crate's `report` module.
 
+pub mod inject;
 pub mod ops;
 pub mod release;
 pub mod rollback;
+pub mod tls;
 
 use ripcord_sidecar::report::{MAX_REPORT_BYTES, REPORT_VERSION, VerdictReport};
 use ripcord_sidecar::verdict::VERDICT_VERSION;

@@ -98,7 +98,7 @@ app.kubernetes.io/component: controller
 {{- if lt (int .Values.replicaCount) 1 }}
 {{- fail "replicaCount must be at least 1" }}
 {{- end }}
-{{- include "ripcord.certManager" . }}
+{{- $_ := include "ripcord.certManager" . }}
 {{- end }}
 
 {{/* RBAC rules on watched workloads, used by the ClusterRole (all namespaces) or by one Role per watched namespace. */}}

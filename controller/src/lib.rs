@@ -3,6 +3,9 @@
 //! consume. The wire format is defined once, in the sidecar crate's `report` module.
 
 pub mod inject;
+pub mod flags;
+pub mod http;
+pub mod notify;
 pub mod ops;
 pub mod release;
 pub mod rollback;

@@ -392,3 +392,24 @@ def test_the_committed_manifests_are_the_chart_rendered() -> None:
         text, _ = render_manifests.build(variant)
         committed = (render_manifests.MANIFESTS / variant.file).read_text()
         assert committed == text, f"manifests/{variant.file} drifted; run scripts/render-manifests.py"
+
+
+def test_the_example_is_valid_and_watched() -> None:
+    path = render_manifests.MANIFESTS / "examples" / "checkout-deployment.yaml"
+    documents = render_manifests.split_documents(path.name, path.read_text())
+    assert render_manifests.validate(documents) == []
+    deployment = one([d.obj for d in documents], "Deployment")
+    template = deployment["spec"]["template"]["metadata"]
+    assert deployment["metadata"]["labels"]["ripcord.dev/enabled"] == "true"
+    assert template["labels"]["ripcord.dev/enabled"] == "true"
+    annotations = template["annotations"]
+    assert annotations["ripcord.dev/on-regression"] == "flag, rollback"
+    assert annotations["ripcord.dev/flag"].startswith("openfeature://")
+    readme = (render_manifests.ROOT / "README.md").read_text()
+    documented = re.search(r"## Watching a Deployment.*?```text\n(.*?)```", readme, re.DOTALL)
+    assert documented, "the README lost its watch-spec example"
+
+    def words(text: str) -> list[list[str]]:
+        return [line.split() for line in text.splitlines() if line.strip()]
+
+    assert words(annotations["ripcord.dev/watch"]) == words(documented.group(1))

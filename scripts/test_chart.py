@@ -188,6 +188,12 @@ def test_watched_namespaces_get_roles_instead_of_cluster_wide_workload_access() 
     for role in workload_roles:
         assert (role["metadata"]["namespace"], role["metadata"]["name"]) in bound
     assert "--namespaces=shop,payments" in controller(objects)["args"]
+    selected = [
+        expr
+        for expr in webhook(objects)["namespaceSelector"]["matchExpressions"]
+        if expr["operator"] == "In"
+    ]
+    assert [sorted(expr["values"]) for expr in selected] == [["payments", "shop"]]
 
 
 @pytest.mark.parametrize("values", ALL_VALUES)

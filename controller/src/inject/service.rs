@@ -160,16 +160,10 @@ mod tests {
     use serde_json::Value;
     use tower::ServiceExt;
 
+    use crate::inject::tests::fixture;
+
     fn route() -> Mutate {
         Mutate::new(Arc::new(InjectConfig::new("sidecar:test", "ripcord", "CA")))
-    }
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/../testdata/admission/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(path).expect("fixture readable")
     }
 
     async fn send(method: Method, path: &str, body: Vec<u8>) -> (StatusCode, Bytes) {
@@ -264,7 +258,6 @@ mod tests {
     async fn served_over_tls_by_the_ops_server() {
         use hyper_util::rt::TokioIo;
         use rustls::pki_types::ServerName;
-        use rustls::pki_types::pem::PemObject;
 
         let pki = crate::tls::generate("ripcord").expect("generated");
         let acceptor =
@@ -286,23 +279,9 @@ mod tests {
             },
         ));
 
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(
-                rustls::pki_types::CertificateDer::from_pem_slice(pki.ca_pem.as_bytes())
-                    .expect("CA"),
-            )
-            .expect("root");
-        let client = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let name = ServerName::try_from("ripcord-controller.ripcord.svc").expect("name");
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+        let tls = crate::tls::tests::connector(&pki.ca_pem)
             .connect(name, tcp)
             .await
             .expect("handshake");

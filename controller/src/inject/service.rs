@@ -160,16 +160,10 @@ mod tests {
     use serde_json::Value;
     use tower::ServiceExt;
 
+    use crate::inject::tests::fixture;
+
     fn route() -> Mutate {
         Mutate::new(Arc::new(InjectConfig::new("sidecar:test", "ripcord", "CA")))
-    }
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/../testdata/admission/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(path).expect("fixture readable")
     }
 
     async fn send(method: Method, path: &str, body: Vec<u8>) -> (StatusCode, Bytes) {
@@ -258,5 +252,66 @@ mod tests {
             send(Method::GET, "/mutate", Vec::new()).await.0,
             StatusCode::METHOD_NOT_ALLOWED
         );
+    }
+
+    #[tokio::test]
+    async fn served_over_tls_by_the_ops_server() {
+        use hyper_util::rt::TokioIo;
+        use rustls::pki_types::ServerName;
+
+        let pki = crate::tls::generate("ripcord").expect("generated");
+        let acceptor =
+            crate::tls::ServingCert::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes())
+                .expect("usable")
+                .acceptor()
+                .expect("acceptor");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::ops::server::serve(
+            listener,
+            Some(acceptor),
+            route(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let name = ServerName::try_from("ripcord-controller.ripcord.svc").expect("name");
+        let tls = crate::tls::tests::connector(&pki.ca_pem)
+            .connect(name, tcp)
+            .await
+            .expect("handshake");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .expect("http1");
+        tokio::spawn(connection);
+        // Two requests on one kept-alive connection.
+        for fixture_name in ["plain-pod", "unlabelled"] {
+            let request = Request::post("/mutate")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(fixture(fixture_name))))
+                .expect("request");
+            let response = sender.send_request(request).await.expect("response");
+            assert_eq!(response.status(), StatusCode::OK);
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            let answer: Value = serde_json::from_slice(&body).expect("json");
+            assert_eq!(answer["response"]["allowed"], true);
+            assert_eq!(
+                answer["response"].get("patch").is_some(),
+                fixture_name == "plain-pod"
+            );
+        }
+        drop(sender);
+        let _ = stop.send(());
+        server.await.expect("server stopped");
     }
 }

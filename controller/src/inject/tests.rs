@@ -9,7 +9,8 @@ use super::*;
 
 const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 
-fn fixture(name: &str) -> Vec<u8> {
+/// The body of the fixture `testdata/admission/<name>.json`.
+pub(super) fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
         "{}/../testdata/admission/{name}.json",
         env!("CARGO_MANIFEST_DIR")

@@ -15,4 +15,4 @@ pub use generate::{Generated, SERVICE_NAME, dns_names, generate};
 pub use serving::ServingCert;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

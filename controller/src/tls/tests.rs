@@ -16,7 +16,8 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::*;
 
-fn connector(ca_pem: &str) -> TlsConnector {
+/// A TLS client trusting only `ca_pem`.
+pub(crate) fn connector(ca_pem: &str) -> TlsConnector {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(cert.expect("CA PEM")).expect("CA added");

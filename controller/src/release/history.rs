@@ -40,12 +40,19 @@ impl<'a> History<'a> {
     /// with its UID, same namespace).
     pub(crate) fn new(deployment: &'a Deployment, replica_sets: &'a [ReplicaSet]) -> Result<Self> {
         let meta = &deployment.metadata;
-        let object = describe("Deployment", meta.namespace.as_deref(), meta.name.as_deref());
+        let object = describe(
+            "Deployment",
+            meta.namespace.as_deref(),
+            meta.name.as_deref(),
+        );
         let missing = |field| Error::MissingField {
             object: object.clone(),
             field,
         };
-        let name = meta.name.as_deref().ok_or_else(|| missing("metadata.name"))?;
+        let name = meta
+            .name
+            .as_deref()
+            .ok_or_else(|| missing("metadata.name"))?;
         let namespace = meta
             .namespace
             .as_deref()
@@ -135,20 +142,31 @@ impl<'a> Entry<'a> {
             object: object.clone(),
             field,
         };
-        let name = meta.name.as_deref().ok_or_else(|| missing("metadata.name"))?;
+        let name = meta
+            .name
+            .as_deref()
+            .ok_or_else(|| missing("metadata.name"))?;
         let template = replica_set
             .spec
             .as_ref()
             .and_then(|s| s.template.as_ref())
             .ok_or_else(|| missing("spec.template"))?;
-        let revision = match meta.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)) {
+        let revision = match meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REVISION_ANNOTATION))
+        {
             None => None,
-            Some(text) => Some(text.trim().parse::<u64>().map_err(|_| Error::InvalidField {
-                object: object.clone(),
-                field: ANNOTATION_FIELD,
-                value: quoted(text),
-                expected: "a non-negative whole number",
-            })?),
+            Some(text) => Some(
+                text.trim()
+                    .parse::<u64>()
+                    .map_err(|_| Error::InvalidField {
+                        object: object.clone(),
+                        field: ANNOTATION_FIELD,
+                        value: quoted(text),
+                        expected: "a non-negative whole number",
+                    })?,
+            ),
         };
         let hash = meta
             .labels
@@ -218,7 +236,9 @@ impl<'a> Entry<'a> {
     /// This ReplicaSet as a [`Revision`]; needs its revision number and hash.
     pub(crate) fn revision(&self) -> Result<Revision> {
         Ok(Revision {
-            number: self.revision.ok_or_else(|| self.missing(ANNOTATION_FIELD))?,
+            number: self
+                .revision
+                .ok_or_else(|| self.missing(ANNOTATION_FIELD))?,
             hash: self.hash()?.to_string(),
             replica_set: self.name.to_string(),
             has_sidecar: has_sidecar(self.template),

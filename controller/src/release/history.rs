@@ -212,16 +212,6 @@ impl<'a> Entry<'a> {
         }
     }
 
-    /// The ReplicaSet's name.
-    pub(crate) fn name(&self) -> &'a str {
-        self.name
-    }
-
-    /// The ReplicaSet's revision number, if annotated.
-    pub(crate) fn number(&self) -> Option<u64> {
-        self.revision
-    }
-
     /// The ReplicaSet's `pod-template-hash`, required.
     pub(crate) fn hash(&self) -> Result<&'a str> {
         self.hash

@@ -235,7 +235,14 @@ pub fn plan(
             earlier_failed.push(revision);
             continue;
         }
-        let patch = rollback_patch(&history, resource_version, annotations, &current, entry)?;
+        let patch = rollback_patch(
+            &history,
+            resource_version,
+            annotations,
+            &current,
+            &revision,
+            entry,
+        )?;
         return Ok(RollbackPlan::Rollback {
             from: current,
             to: revision,
@@ -324,28 +331,25 @@ fn rollback_patch(
     resource_version: &str,
     annotations: &BTreeMap<String, String>,
     from: &Revision,
-    to: &Entry<'_>,
+    to: &Revision,
+    target: &Entry<'_>,
 ) -> Result<DeploymentPatch> {
     let template =
-        serde_json::to_value(without_hash(to.template())).map_err(|source| Error::Encode {
-            object: format!("ReplicaSet {}/{}", history.namespace(), to.name()),
+        serde_json::to_value(without_hash(target.template())).map_err(|source| Error::Encode {
+            object: format!("ReplicaSet {}/{}", history.namespace(), to.replica_set),
             source,
         })?;
-    let to_hash = to.hash()?;
     let mut annotations = annotations.clone();
     annotations.remove(HELD_ANNOTATION);
     annotations.insert(
         CHANGE_CAUSE_ANNOTATION.to_string(),
         format!(
             "ripcord: rolled back from revision {} ({}) to revision {} ({}) after a failed release check",
-            from.number,
-            from.hash,
-            to.number().unwrap_or_default(),
-            to_hash
+            from.number, from.hash, to.number, to.hash
         ),
     );
     annotations.insert(ROLLED_BACK_FROM_ANNOTATION.to_string(), from.hash.clone());
-    annotations.insert(ROLLED_BACK_TO_ANNOTATION.to_string(), to_hash.to_string());
+    annotations.insert(ROLLED_BACK_TO_ANNOTATION.to_string(), to.hash.clone());
     DeploymentPatch::new(
         history.namespace(),
         history.name(),

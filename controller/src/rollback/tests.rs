@@ -278,6 +278,46 @@ fn applying_the_rollback_makes_the_target_replica_set_current_and_a_second_plan_
 }
 
 #[test]
+fn many_replicas_planning_on_one_snapshot_give_one_rollback() {
+    let fixture = load("history-basic.yaml");
+    // Ten verdicts (or replicas) plan against the same snapshot, concurrently.
+    let plans: Vec<RollbackPlan> = (0..10).map(|_| plan_for(&fixture, &[H3], &[])).collect();
+    let mut stored = fixture.deployment.clone();
+    let mut next_rv = 48214_u64;
+    let mut applied = 0;
+    for plan in &plans {
+        let patch = plan.patch().expect("each plans a write");
+        // The API server applies a patch to the object as stored, atomically.
+        if let Ok(mut updated) = apply(&stored, patch) {
+            updated.metadata.resource_version = Some(next_rv.to_string());
+            next_rv += 1;
+            stored = updated;
+            applied += 1;
+        }
+    }
+    assert_eq!(applied, 1, "the precondition lets exactly one through");
+    // Each loser re-reads and re-plans: nothing left to do.
+    let replan =
+        super::plan(&stored, &fixture.replica_sets, &set(&[H3]), &set(&[])).expect("a plan");
+    assert_eq!(outcome(&replan).0, "AlreadyDone");
+}
+
+#[test]
+fn every_fixture_loads() {
+    let mut files = 0;
+    for entry in std::fs::read_dir(crate::release::fixtures::dir()).expect("testdata/k8s") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let name = path.file_name().and_then(|n| n.to_str()).expect("a name");
+            let fixture = load(name);
+            assert!(!fixture.replica_sets.is_empty(), "{name}");
+            files += 1;
+        }
+    }
+    assert!(files >= 10, "{files} fixtures");
+}
+
+#[test]
 fn a_patch_planned_against_a_stale_resource_version_does_not_apply() {
     let fixture = load("history-basic.yaml");
     let plan = plan_for(&fixture, &[H3], &[]);

@@ -6,10 +6,16 @@ use std::cmp::Reverse;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
-use super::{Error, POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, Result, Revision, has_sidecar};
+use super::{
+    Error, POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, REVISION_HISTORY_ANNOTATION, Result,
+    Revision, has_sidecar,
+};
 
 /// Longest field value quoted back in an error.
 const MAX_QUOTED: usize = 64;
+
+/// Most earlier revision numbers kept from a `revision-history` annotation (the latest ones).
+const MAX_EARLIER_NUMBERS: usize = 100;
 
 /// The ReplicaSets a Deployment controls, newest revision first.
 #[derive(Debug)]
@@ -29,6 +35,7 @@ pub(crate) struct Entry<'a> {
     object: String,
     name: &'a str,
     revision: Option<u64>,
+    earlier_numbers: Vec<u64>,
     hash: Option<&'a str>,
     template: &'a PodTemplateSpec,
     /// `template` without its `pod-template-hash` label.
@@ -131,6 +138,9 @@ impl<'a> History<'a> {
     }
 }
 
+/// Path of the revision-history annotation, as errors name it.
+const HISTORY_FIELD: &str = "metadata.annotations[\"deployment.kubernetes.io/revision-history\"]";
+
 /// Path of the revision annotation, as errors name it.
 const ANNOTATION_FIELD: &str = "metadata.annotations[\"deployment.kubernetes.io/revision\"]";
 
@@ -168,6 +178,19 @@ impl<'a> Entry<'a> {
                     })?,
             ),
         };
+        let earlier_numbers = match meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REVISION_HISTORY_ANNOTATION))
+        {
+            None => Vec::new(),
+            Some(text) => earlier_numbers(text).ok_or_else(|| Error::InvalidField {
+                object: object.clone(),
+                field: HISTORY_FIELD,
+                value: quoted(text),
+                expected: "comma-separated whole numbers",
+            })?,
+        };
         let hash = meta
             .labels
             .as_ref()
@@ -194,6 +217,7 @@ impl<'a> Entry<'a> {
             object,
             name,
             revision,
+            earlier_numbers,
             hash,
             template,
             normalized: without_hash(template),
@@ -231,6 +255,7 @@ impl<'a> Entry<'a> {
                 .ok_or_else(|| self.missing(ANNOTATION_FIELD))?,
             hash: self.hash()?.to_string(),
             replica_set: self.name.to_string(),
+            earlier_numbers: self.earlier_numbers.clone(),
             has_sidecar: has_sidecar(self.template),
         })
     }
@@ -262,6 +287,18 @@ pub(crate) fn without_hash(template: &PodTemplateSpec) -> PodTemplateSpec {
         }
     }
     template
+}
+
+/// The numbers of a `revision-history` annotation (`"2,3"`), the last [`MAX_EARLIER_NUMBERS`]
+/// of them; `None` when one is not a number.
+fn earlier_numbers(text: &str) -> Option<Vec<u64>> {
+    let mut numbers = text
+        .split(',')
+        .map(|n| n.trim().parse::<u64>().ok())
+        .collect::<Option<Vec<u64>>>()?;
+    let excess = numbers.len().saturating_sub(MAX_EARLIER_NUMBERS);
+    numbers.drain(..excess);
+    Some(numbers)
 }
 
 /// `Kind namespace/name`, with placeholders for what is missing.

@@ -55,6 +55,37 @@ fn detects_current_and_previous_revision_in_every_fixture() {
 }
 
 #[test]
+fn reused_replica_sets_carry_their_earlier_revision_numbers() {
+    // (file, current's earlier numbers, previous's earlier numbers)
+    let cases: [(&str, &[u64], &[u64]); 3] = [
+        ("history-basic.yaml", &[], &[]),
+        ("rolled-back.yaml", &[2], &[]),
+        ("reapplied-failed.yaml", &[3], &[2]),
+    ];
+    for (file, current, previous) in cases {
+        let fixture = load(file);
+        let release = detect(&fixture.deployment, &fixture.replica_sets)
+            .expect("readable")
+            .expect("a release");
+        assert_eq!(release.current.earlier_numbers, current, "{file}");
+        let earlier = release.previous.map(|p| p.earlier_numbers);
+        assert_eq!(earlier.as_deref(), Some(previous), "{file}");
+    }
+
+    let mut fixture = load("rolled-back.yaml");
+    for rs in fixture
+        .replica_sets
+        .iter_mut()
+        .filter(|rs| rs_named(rs, H2))
+    {
+        let annotations = rs.metadata.annotations.get_or_insert_default();
+        annotations.insert(REVISION_HISTORY_ANNOTATION.into(), "2,x".into());
+    }
+    let error = detect(&fixture.deployment, &fixture.replica_sets).expect_err("malformed");
+    assert!(error.to_string().contains("revision-history"), "{error}");
+}
+
+#[test]
 fn a_previous_revision_from_before_ripcord_had_no_sidecar() {
     let mut fixture = load("history-basic.yaml");
     // Revision 2 pruned: the previous revision is 1, deployed before the label was added.

@@ -37,7 +37,10 @@ pub(crate) fn load(name: &str) -> Fixture {
         match value.get("kind").and_then(serde_yaml::Value::as_str) {
             Some("Deployment") => {
                 let parsed = serde_yaml::from_value(value).expect("a Deployment object");
-                assert!(deployment.replace(parsed).is_none(), "{name}: one Deployment");
+                assert!(
+                    deployment.replace(parsed).is_none(),
+                    "{name}: one Deployment"
+                );
             }
             Some("ReplicaSet") => {
                 replica_sets.push(serde_yaml::from_value(value).expect("a ReplicaSet object"));

@@ -6,10 +6,16 @@ use std::cmp::Reverse;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
-use super::{Error, POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, Result, Revision, has_sidecar};
+use super::{
+    Error, POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, REVISION_HISTORY_ANNOTATION, Result,
+    Revision, has_sidecar,
+};
 
 /// Longest field value quoted back in an error.
 const MAX_QUOTED: usize = 64;
+
+/// Most earlier revision numbers kept from a `revision-history` annotation (the latest ones).
+const MAX_EARLIER_NUMBERS: usize = 100;
 
 /// The ReplicaSets a Deployment controls, newest revision first.
 #[derive(Debug)]
@@ -29,6 +35,7 @@ pub(crate) struct Entry<'a> {
     object: String,
     name: &'a str,
     revision: Option<u64>,
+    earlier_numbers: Vec<u64>,
     hash: Option<&'a str>,
     template: &'a PodTemplateSpec,
     /// `template` without its `pod-template-hash` label.
@@ -40,12 +47,19 @@ impl<'a> History<'a> {
     /// with its UID, same namespace).
     pub(crate) fn new(deployment: &'a Deployment, replica_sets: &'a [ReplicaSet]) -> Result<Self> {
         let meta = &deployment.metadata;
-        let object = describe("Deployment", meta.namespace.as_deref(), meta.name.as_deref());
+        let object = describe(
+            "Deployment",
+            meta.namespace.as_deref(),
+            meta.name.as_deref(),
+        );
         let missing = |field| Error::MissingField {
             object: object.clone(),
             field,
         };
-        let name = meta.name.as_deref().ok_or_else(|| missing("metadata.name"))?;
+        let name = meta
+            .name
+            .as_deref()
+            .ok_or_else(|| missing("metadata.name"))?;
         let namespace = meta
             .namespace
             .as_deref()
@@ -124,6 +138,9 @@ impl<'a> History<'a> {
     }
 }
 
+/// Path of the revision-history annotation, as errors name it.
+const HISTORY_FIELD: &str = "metadata.annotations[\"deployment.kubernetes.io/revision-history\"]";
+
 /// Path of the revision annotation, as errors name it.
 const ANNOTATION_FIELD: &str = "metadata.annotations[\"deployment.kubernetes.io/revision\"]";
 
@@ -135,20 +152,44 @@ impl<'a> Entry<'a> {
             object: object.clone(),
             field,
         };
-        let name = meta.name.as_deref().ok_or_else(|| missing("metadata.name"))?;
+        let name = meta
+            .name
+            .as_deref()
+            .ok_or_else(|| missing("metadata.name"))?;
         let template = replica_set
             .spec
             .as_ref()
             .and_then(|s| s.template.as_ref())
             .ok_or_else(|| missing("spec.template"))?;
-        let revision = match meta.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)) {
+        let revision = match meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REVISION_ANNOTATION))
+        {
             None => None,
-            Some(text) => Some(text.trim().parse::<u64>().map_err(|_| Error::InvalidField {
+            Some(text) => Some(
+                text.trim()
+                    .parse::<u64>()
+                    .map_err(|_| Error::InvalidField {
+                        object: object.clone(),
+                        field: ANNOTATION_FIELD,
+                        value: quoted(text),
+                        expected: "a non-negative whole number",
+                    })?,
+            ),
+        };
+        let earlier_numbers = match meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REVISION_HISTORY_ANNOTATION))
+        {
+            None => Vec::new(),
+            Some(text) => earlier_numbers(text).ok_or_else(|| Error::InvalidField {
                 object: object.clone(),
-                field: ANNOTATION_FIELD,
+                field: HISTORY_FIELD,
                 value: quoted(text),
-                expected: "a non-negative whole number",
-            })?),
+                expected: "comma-separated whole numbers",
+            })?,
         };
         let hash = meta
             .labels
@@ -176,6 +217,7 @@ impl<'a> Entry<'a> {
             object,
             name,
             revision,
+            earlier_numbers,
             hash,
             template,
             normalized: without_hash(template),
@@ -194,16 +236,6 @@ impl<'a> Entry<'a> {
         }
     }
 
-    /// The ReplicaSet's name.
-    pub(crate) fn name(&self) -> &'a str {
-        self.name
-    }
-
-    /// The ReplicaSet's revision number, if annotated.
-    pub(crate) fn number(&self) -> Option<u64> {
-        self.revision
-    }
-
     /// The ReplicaSet's `pod-template-hash`, required.
     pub(crate) fn hash(&self) -> Result<&'a str> {
         self.hash
@@ -218,9 +250,12 @@ impl<'a> Entry<'a> {
     /// This ReplicaSet as a [`Revision`]; needs its revision number and hash.
     pub(crate) fn revision(&self) -> Result<Revision> {
         Ok(Revision {
-            number: self.revision.ok_or_else(|| self.missing(ANNOTATION_FIELD))?,
+            number: self
+                .revision
+                .ok_or_else(|| self.missing(ANNOTATION_FIELD))?,
             hash: self.hash()?.to_string(),
             replica_set: self.name.to_string(),
+            earlier_numbers: self.earlier_numbers.clone(),
             has_sidecar: has_sidecar(self.template),
         })
     }
@@ -252,6 +287,18 @@ pub(crate) fn without_hash(template: &PodTemplateSpec) -> PodTemplateSpec {
         }
     }
     template
+}
+
+/// The numbers of a `revision-history` annotation (`"2,3"`), the last [`MAX_EARLIER_NUMBERS`]
+/// of them; `None` when one is not a number.
+fn earlier_numbers(text: &str) -> Option<Vec<u64>> {
+    let mut numbers = text
+        .split(',')
+        .map(|n| n.trim().parse::<u64>().ok())
+        .collect::<Option<Vec<u64>>>()?;
+    let excess = numbers.len().saturating_sub(MAX_EARLIER_NUMBERS);
+    numbers.drain(..excess);
+    Some(numbers)
 }
 
 /// `Kind namespace/name`, with placeholders for what is missing.

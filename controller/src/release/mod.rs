@@ -15,6 +15,10 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 /// revision number of that pod template.
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 
+/// Annotation the Deployment controller writes on a ReplicaSet that was reused for a newer
+/// revision (a rollback, or a template applied again): its earlier revision numbers, as `"2,3"`.
+pub const REVISION_HISTORY_ANNOTATION: &str = "deployment.kubernetes.io/revision-history";
+
 /// Label the Deployment controller adds to a ReplicaSet's selector and pod template, holding the
 /// hash of the template; it names a revision's pods.
 pub const POD_TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
@@ -34,6 +38,11 @@ pub struct Revision {
     pub hash: String,
     /// The ReplicaSet's name.
     pub replica_set: String,
+    /// Revision numbers this same template had before (`deployment.kubernetes.io/revision-history`),
+    /// oldest first. Not empty when the revision reuses an earlier ReplicaSet: a rollback, or a
+    /// template applied again (a GitOps tool re-applying a rolled-back release), rather than a
+    /// new release.
+    pub earlier_numbers: Vec<u64>,
     /// Whether this revision's pods ran Ripcord's sidecar: the pod template asks for injection
     /// (label `ripcord.dev/enabled: "true"`) or already names a `ripcord-sidecar` container or
     /// init container.

@@ -7,7 +7,11 @@ use k8s_openapi::api::core::v1::Container;
 type Want = (u64, &'static str, bool);
 
 fn summary(revision: &Revision) -> (u64, &str, bool) {
-    (revision.number, revision.hash.as_str(), revision.has_sidecar)
+    (
+        revision.number,
+        revision.hash.as_str(),
+        revision.has_sidecar,
+    )
 }
 
 #[test]
@@ -28,16 +32,57 @@ fn detects_current_and_previous_revision_in_every_fixture() {
         let release = detect(&fixture.deployment, &fixture.replica_sets)
             .unwrap_or_else(|e| panic!("{file}: {e}"))
             .unwrap_or_else(|| panic!("{file}: a release"));
-        assert_eq!((release.namespace.as_str(), release.deployment.as_str()), ("shop", "checkout"));
+        assert_eq!(
+            (release.namespace.as_str(), release.deployment.as_str()),
+            ("shop", "checkout")
+        );
         assert_eq!(summary(&release.current), current, "{file}: current");
-        assert_eq!(release.previous.as_ref().map(summary), previous, "{file}: previous");
+        assert_eq!(
+            release.previous.as_ref().map(summary),
+            previous,
+            "{file}: previous"
+        );
         assert_eq!(
             release.current.replica_set,
             format!("checkout-{}", current.1),
             "{file}: ReplicaSet name"
         );
-        assert_eq!(release.previous_had_sidecar(), previous.is_some_and(|p| p.2));
+        assert_eq!(
+            release.previous_had_sidecar(),
+            previous.is_some_and(|p| p.2)
+        );
     }
+}
+
+#[test]
+fn reused_replica_sets_carry_their_earlier_revision_numbers() {
+    // (file, current's earlier numbers, previous's earlier numbers)
+    let cases: [(&str, &[u64], &[u64]); 3] = [
+        ("history-basic.yaml", &[], &[]),
+        ("rolled-back.yaml", &[2], &[]),
+        ("reapplied-failed.yaml", &[3], &[2]),
+    ];
+    for (file, current, previous) in cases {
+        let fixture = load(file);
+        let release = detect(&fixture.deployment, &fixture.replica_sets)
+            .expect("readable")
+            .expect("a release");
+        assert_eq!(release.current.earlier_numbers, current, "{file}");
+        let earlier = release.previous.map(|p| p.earlier_numbers);
+        assert_eq!(earlier.as_deref(), Some(previous), "{file}");
+    }
+
+    let mut fixture = load("rolled-back.yaml");
+    for rs in fixture
+        .replica_sets
+        .iter_mut()
+        .filter(|rs| rs_named(rs, H2))
+    {
+        let annotations = rs.metadata.annotations.get_or_insert_default();
+        annotations.insert(REVISION_HISTORY_ANNOTATION.into(), "2,x".into());
+    }
+    let error = detect(&fixture.deployment, &fixture.replica_sets).expect_err("malformed");
+    assert!(error.to_string().contains("revision-history"), "{error}");
 }
 
 #[test]
@@ -60,7 +105,10 @@ fn a_sidecar_container_or_init_container_counts_without_the_label() {
         labels.remove(ENABLED_LABEL);
     }
     assert!(has_sidecar(&template), "native sidecar init container");
-    let sidecar = pod(&mut template).init_containers.take().expect("init containers");
+    let sidecar = pod(&mut template)
+        .init_containers
+        .take()
+        .expect("init containers");
     assert!(!has_sidecar(&template), "neither label nor container");
     pod(&mut template).containers.extend(sidecar);
     assert!(has_sidecar(&template), "plain container");
@@ -88,7 +136,10 @@ fn shuffled_lists_give_the_same_release() {
     let expected = detect(&fixture.deployment, &fixture.replica_sets).expect("readable");
     let mut reversed = fixture.replica_sets.clone();
     reversed.reverse();
-    assert_eq!(detect(&fixture.deployment, &reversed).expect("readable"), expected);
+    assert_eq!(
+        detect(&fixture.deployment, &reversed).expect("readable"),
+        expected
+    );
 }
 
 #[test]
@@ -105,7 +156,10 @@ fn a_revision_that_is_not_a_number_is_an_error_naming_object_and_field() {
         }
     );
     let text = error.to_string();
-    assert!(text.contains("checkout-7d8c96b5f4") && text.contains("revision"), "{text}");
+    assert!(
+        text.contains("checkout-7d8c96b5f4") && text.contains("revision"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -114,11 +168,19 @@ fn missing_fields_are_errors_naming_them() {
 
     let mut no_uid = fixture.deployment.clone();
     no_uid.metadata.uid = None;
-    assert_missing(detect(&no_uid, &fixture.replica_sets), "Deployment shop/checkout", "metadata.uid");
+    assert_missing(
+        detect(&no_uid, &fixture.replica_sets),
+        "Deployment shop/checkout",
+        "metadata.uid",
+    );
 
     let mut no_spec = fixture.deployment.clone();
     no_spec.spec = None;
-    assert_missing(detect(&no_spec, &fixture.replica_sets), "Deployment shop/checkout", "spec");
+    assert_missing(
+        detect(&no_spec, &fixture.replica_sets),
+        "Deployment shop/checkout",
+        "spec",
+    );
 
     let mut no_name = fixture.deployment.clone();
     no_name.metadata.name = None;
@@ -139,7 +201,10 @@ fn missing_fields_are_errors_naming_them() {
     );
 
     let mut current_unrevisioned = fixture.replica_sets.clone();
-    for rs in current_unrevisioned.iter_mut().filter(|rs| rs_named(rs, H3)) {
+    for rs in current_unrevisioned
+        .iter_mut()
+        .filter(|rs| rs_named(rs, H3))
+    {
         rs.metadata.annotations = None;
     }
     assert_missing(
@@ -152,9 +217,16 @@ fn missing_fields_are_errors_naming_them() {
 #[test]
 fn a_hash_label_that_is_not_a_label_value_is_refused() {
     let mut fixture = load("history-basic.yaml");
-    for rs in fixture.replica_sets.iter_mut().filter(|rs| rs_named(rs, H2)) {
+    for rs in fixture
+        .replica_sets
+        .iter_mut()
+        .filter(|rs| rs_named(rs, H2))
+    {
         let labels = rs.metadata.labels.as_mut().expect("labels");
-        labels.insert(POD_TEMPLATE_HASH_LABEL.to_string(), "x\"} or vector(1)".to_string());
+        labels.insert(
+            POD_TEMPLATE_HASH_LABEL.to_string(),
+            "x\"} or vector(1)".to_string(),
+        );
     }
     let error = detect(&fixture.deployment, &fixture.replica_sets).expect_err("refused");
     assert!(
@@ -165,7 +237,10 @@ fn a_hash_label_that_is_not_a_label_value_is_refused() {
 
 fn assert_missing(result: Result<Option<Release>>, object: &str, field: &str) {
     match result {
-        Err(Error::MissingField { object: o, field: f }) => {
+        Err(Error::MissingField {
+            object: o,
+            field: f,
+        }) => {
             assert_eq!((o.as_str(), f), (object, field));
         }
         other => panic!("expected {field} of {object} missing, got {other:?}"),

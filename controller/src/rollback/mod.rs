@@ -70,6 +70,8 @@ pub enum HoldReason {
     /// No owned ReplicaSet runs the Deployment's template yet; wait for the Deployment
     /// controller to create it.
     NoCurrentRevision,
+    /// The Deployment is being deleted; writing to it would only race the garbage collector.
+    Deleting,
     /// The current revision is not one that failed: the rollback already happened (another
     /// replica, an earlier verdict, a human) or a newer release superseded the failed one.
     AlreadyDone {
@@ -134,6 +136,7 @@ impl fmt::Display for HoldReason {
             Self::NoCurrentRevision => {
                 write!(f, "no ReplicaSet runs the Deployment's template yet")
             }
+            Self::Deleting => write!(f, "the Deployment is being deleted"),
             Self::AlreadyDone { current } => write!(
                 f,
                 "revision {} ({}) runs now and has not failed: already rolled back or superseded",
@@ -174,6 +177,7 @@ impl fmt::Display for HoldReason {
 /// failed (`failed`) and of those Ripcord already rolled back away from (`rolled_back`; the
 /// Deployment's [`ROLLED_BACK_FROM_ANNOTATION`] counts too). In order:
 ///
+/// 0. the Deployment is being deleted → hold ([`HoldReason::Deleting`]);
 /// 1. no owned ReplicaSet runs the Deployment's template → hold ([`HoldReason::NoCurrentRevision`]);
 /// 2. the Deployment is paused → hold, [`HoldReason::AlreadyHeld`] if Ripcord paused it on
 ///    this revision, else [`HoldReason::Paused`];
@@ -192,6 +196,9 @@ pub fn plan(
 ) -> Result<RollbackPlan> {
     let history = History::new(deployment, replica_sets)?;
     let resource_version = resource_version(&history)?;
+    if deployment.metadata.deletion_timestamp.is_some() {
+        return Ok(hold(HoldReason::Deleting));
+    }
     let Some(current_entry) = history.current()? else {
         return Ok(hold(HoldReason::NoCurrentRevision));
     };
@@ -228,7 +235,14 @@ pub fn plan(
             earlier_failed.push(revision);
             continue;
         }
-        let patch = rollback_patch(&history, resource_version, annotations, &current, entry)?;
+        let patch = rollback_patch(
+            &history,
+            resource_version,
+            annotations,
+            &current,
+            &revision,
+            entry,
+        )?;
         return Ok(RollbackPlan::Rollback {
             from: current,
             to: revision,
@@ -248,7 +262,10 @@ pub fn plan(
 /// Plans lifting Ripcord's hold once a new template arrived: when the Deployment is paused
 /// with [`HELD_ANNOTATION`] and its template no longer equals the held revision's, the patch
 /// unpauses it and drops the annotation. `None` when there is nothing to lift.
-pub fn resume(deployment: &Deployment, replica_sets: &[ReplicaSet]) -> Result<Option<DeploymentPatch>> {
+pub fn resume(
+    deployment: &Deployment,
+    replica_sets: &[ReplicaSet],
+) -> Result<Option<DeploymentPatch>> {
     let history = History::new(deployment, replica_sets)?;
     let annotations = annotations(deployment);
     let Some(held) = annotations.get(HELD_ANNOTATION) else {
@@ -270,7 +287,10 @@ pub fn resume(deployment: &Deployment, replica_sets: &[ReplicaSet]) -> Result<Op
 /// [`HELD_ANNOTATION`], and drop [`ROLLED_BACK_FROM_ANNOTATION`] when it names the held hash,
 /// so the next plan does not pause again. The caller also forgets that hash in its own records.
 /// `None` when Ripcord holds nothing.
-pub fn release(deployment: &Deployment, replica_sets: &[ReplicaSet]) -> Result<Option<DeploymentPatch>> {
+pub fn release(
+    deployment: &Deployment,
+    replica_sets: &[ReplicaSet],
+) -> Result<Option<DeploymentPatch>> {
     let history = History::new(deployment, replica_sets)?;
     let annotations = annotations(deployment);
     if !annotations.contains_key(HELD_ANNOTATION) {
@@ -294,7 +314,10 @@ fn unpause(
         history.namespace(),
         history.name(),
         resource_version(history)?,
-        [add(&["spec", "paused"], false.into()), annotate(annotations)],
+        [
+            add(&["spec", "paused"], false.into()),
+            annotate(annotations),
+        ],
     )
 }
 
@@ -308,29 +331,25 @@ fn rollback_patch(
     resource_version: &str,
     annotations: &BTreeMap<String, String>,
     from: &Revision,
-    to: &Entry<'_>,
+    to: &Revision,
+    target: &Entry<'_>,
 ) -> Result<DeploymentPatch> {
-    let template = serde_json::to_value(without_hash(to.template())).map_err(
-        |source| Error::Encode {
-            object: format!("ReplicaSet {}/{}", history.namespace(), to.name()),
+    let template =
+        serde_json::to_value(without_hash(target.template())).map_err(|source| Error::Encode {
+            object: format!("ReplicaSet {}/{}", history.namespace(), to.replica_set),
             source,
-        },
-    )?;
-    let to_hash = to.hash()?;
+        })?;
     let mut annotations = annotations.clone();
     annotations.remove(HELD_ANNOTATION);
     annotations.insert(
         CHANGE_CAUSE_ANNOTATION.to_string(),
         format!(
             "ripcord: rolled back from revision {} ({}) to revision {} ({}) after a failed release check",
-            from.number,
-            from.hash,
-            to.number().unwrap_or_default(),
-            to_hash
+            from.number, from.hash, to.number, to.hash
         ),
     );
     annotations.insert(ROLLED_BACK_FROM_ANNOTATION.to_string(), from.hash.clone());
-    annotations.insert(ROLLED_BACK_TO_ANNOTATION.to_string(), to_hash.to_string());
+    annotations.insert(ROLLED_BACK_TO_ANNOTATION.to_string(), to.hash.clone());
     DeploymentPatch::new(
         history.namespace(),
         history.name(),
@@ -402,6 +421,6 @@ fn resource_version<'a>(history: &History<'a>) -> Result<&'a str> {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod tests;

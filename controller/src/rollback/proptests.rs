@@ -94,8 +94,16 @@ fn build(specs: &[Spec], current: usize) -> (Deployment, Vec<ReplicaSet>) {
                 Some(n) => annotations.insert(REVISION_ANNOTATION.into(), n.to_string()),
                 None => annotations.remove(REVISION_ANNOTATION),
             };
-            let template = rs.spec.as_mut().and_then(|s| s.template.as_mut()).expect("template");
-            template.metadata.get_or_insert_default().labels.get_or_insert_default()
+            let template = rs
+                .spec
+                .as_mut()
+                .and_then(|s| s.template.as_mut())
+                .expect("template");
+            template
+                .metadata
+                .get_or_insert_default()
+                .labels
+                .get_or_insert_default()
                 .insert(POD_TEMPLATE_HASH_LABEL.into(), h);
             template.spec.as_mut().expect("pod spec").containers[0].image = Some(image(spec.image));
             let owner = &mut rs.metadata.owner_references.get_or_insert_default()[0];
@@ -111,9 +119,15 @@ fn build(specs: &[Spec], current: usize) -> (Deployment, Vec<ReplicaSet>) {
                     annotations_of(&mut rs).insert(REVISION_ANNOTATION.into(), "2a".into());
                 }
                 Damage::NoHashLabel => {
-                    rs.metadata.labels.get_or_insert_default().remove(POD_TEMPLATE_HASH_LABEL);
+                    rs.metadata
+                        .labels
+                        .get_or_insert_default()
+                        .remove(POD_TEMPLATE_HASH_LABEL);
                     if let Some(t) = rs.spec.as_mut().and_then(|s| s.template.as_mut()) {
-                        t.metadata.get_or_insert_default().labels.get_or_insert_default()
+                        t.metadata
+                            .get_or_insert_default()
+                            .labels
+                            .get_or_insert_default()
                             .remove(POD_TEMPLATE_HASH_LABEL);
                     }
                 }
@@ -138,7 +152,12 @@ fn hashes(mask: u8) -> BTreeSet<String> {
 }
 
 /// The highest revision an independent reading of the specs says is eligible, if any.
-fn eligible_max(specs: &[Spec], from: u64, current_image: usize, excluded: &BTreeSet<String>) -> Option<u64> {
+fn eligible_max(
+    specs: &[Spec],
+    from: u64,
+    current_image: usize,
+    excluded: &BTreeSet<String>,
+) -> Option<u64> {
     specs
         .iter()
         .filter(|s| matches!(s.owner, Owner::Controller))

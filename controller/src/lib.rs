@@ -4,6 +4,7 @@
 
 pub mod crd;
 pub mod ops;
+pub mod policy;
 
 use ripcord_sidecar::report::{MAX_REPORT_BYTES, REPORT_VERSION, VerdictReport};
 use ripcord_sidecar::verdict::VERDICT_VERSION;

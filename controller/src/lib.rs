@@ -10,6 +10,9 @@ pub mod ops;
 pub mod release;
 pub mod rollback;
 pub mod tls;
+pub mod crd;
+pub mod ops;
+pub mod policy;
 
 use ripcord_sidecar::report::{MAX_REPORT_BYTES, REPORT_VERSION, VerdictReport};
 use ripcord_sidecar::verdict::VERDICT_VERSION;

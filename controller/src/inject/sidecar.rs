@@ -63,7 +63,8 @@ pub(super) fn container(pod: &Pod, config: &InjectConfig) -> Container {
         }]),
         resources: Some(config.resources.clone()),
         security_context: Some(security_context()),
-        readiness_probe: Some(probe("/ready")),
+        // No readiness probe: a native sidecar's readiness gates the pod's, and Ripcord must
+        // never hold a release back because its own sidecar cannot scrape the app yet.
         liveness_probe: Some(probe("/live")),
         restart_policy: config.native_sidecars.then(|| "Always".to_string()),
         volume_mounts: Some(vec![

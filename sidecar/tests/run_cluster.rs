@@ -17,6 +17,7 @@ use ripcord_controller::decode_verdict;
 use ripcord_sidecar::assign::{ASSIGNMENT_VERSION, Assignment, BaselineSources, Role};
 use ripcord_sidecar::report::{Release, VerdictReport};
 use ripcord_sidecar::run::{self, RunArgs, Running};
+use ripcord_sidecar::serve::{ObservationJson, WINDOW_VERSION, WindowJson};
 use ripcord_sidecar::verdict::Decision;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -119,8 +120,9 @@ fn canary(peers: Vec<String>) -> Assignment {
 fn tls() -> (String, TlsAcceptor) {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().expect("key"))
-        .expect("CA");
+    let ca =
+        rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().expect("key"))
+            .expect("CA");
     let key = rcgen::KeyPair::generate().expect("key");
     let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
         .expect("leaf params")
@@ -136,6 +138,12 @@ fn tls() -> (String, TlsAcceptor) {
     .with_single_cert(vec![leaf.der().clone()], private)
     .expect("server config");
     (ca.pem(), TlsAcceptor::from(Arc::new(config)))
+}
+
+/// What the fake controller serves.
+struct Bodies {
+    assignment: Vec<u8>,
+    snapshot: Vec<u8>,
 }
 
 /// A report the controller received, with the token it carried.
@@ -155,17 +163,31 @@ struct Controller {
 
 impl Controller {
     async fn start(assignment: Assignment, token_file: PathBuf) -> Controller {
+        Controller::with_snapshot(|_| assignment, token_file, Vec::new()).await
+    }
+
+    /// A controller that also serves `snapshot` at `/v1/snapshot`; `assignment` is given the
+    /// controller's base URL.
+    async fn with_snapshot(
+        assignment: impl FnOnce(&str) -> Assignment,
+        token_file: PathBuf,
+        snapshot: Vec<u8>,
+    ) -> Controller {
         let (ca_pem, acceptor) = tls();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let received = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&received);
-        let assignment = Arc::new(serde_json::to_vec(&assignment).expect("encode"));
+        let assignment = assignment(&format!("https://{addr}"));
+        let bodies = Arc::new(Bodies {
+            assignment: serde_json::to_vec(&assignment).expect("encode"),
+            snapshot,
+        });
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
                 let recorded = Arc::clone(&recorded);
-                let assignment = Arc::clone(&assignment);
+                let bodies = Arc::clone(&bodies);
                 let token_file = token_file.clone();
                 tokio::spawn(async move {
                     let Ok(stream) = acceptor.accept(stream).await else {
@@ -174,7 +196,7 @@ impl Controller {
                     let service = service_fn(move |request| {
                         answer(
                             request,
-                            Arc::clone(&assignment),
+                            Arc::clone(&bodies),
                             token_file.clone(),
                             Arc::clone(&recorded),
                         )
@@ -203,7 +225,7 @@ impl Controller {
 
 async fn answer(
     request: Request<hyper::body::Incoming>,
-    assignment: Arc<Vec<u8>>,
+    bodies: Arc<Bodies>,
     token_file: PathBuf,
     recorded: Arc<Mutex<Vec<Received>>>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
@@ -223,7 +245,8 @@ async fn answer(
         return reply(StatusCode::UNAUTHORIZED, Vec::new());
     }
     match (request.method().clone(), request.uri().path()) {
-        (Method::GET, "/v1/assignment") => reply(StatusCode::OK, assignment.to_vec()),
+        (Method::GET, "/v1/assignment") => reply(StatusCode::OK, bodies.assignment.clone()),
+        (Method::GET, "/v1/snapshot") => reply(StatusCode::OK, bodies.snapshot.clone()),
         (Method::POST, "/v1/verdicts") => {
             let body = request.into_body().collect().await?.to_bytes();
             let report = decode_verdict(&body).expect("the controller decodes the report");
@@ -270,7 +293,10 @@ fn token_file(test: &str, token: &str) -> PathBuf {
 #[tokio::test]
 async fn a_canary_catches_a_regression_against_its_peers_and_reports_fail_with_its_token() {
     let peers = [peer(2).await, peer(2).await];
-    let peer_urls = peers.iter().map(|p| format!("http://{}", p.addr())).collect();
+    let peer_urls = peers
+        .iter()
+        .map(|p| format!("http://{}", p.addr()))
+        .collect();
     let token = token_file("fail", "token-one");
     let controller = Controller::start(canary(peer_urls), token.clone()).await;
     let sidecar = canary_sidecar("fail", 60, &controller).await;
@@ -292,7 +318,11 @@ async fn a_canary_catches_a_regression_against_its_peers_and_reports_fail_with_i
     );
     let status = sidecar.status();
     assert_eq!(status.role, Role::Canary);
-    assert_eq!(status.baseline.as_deref(), Some("2 of 2 peers"), "{status:?}");
+    assert_eq!(
+        status.baseline.as_deref(),
+        Some("2 of 2 peers"),
+        "{status:?}"
+    );
     let served = sidecar.state().verdict().expect("a verdict is served");
     assert_eq!(served.decision, Decision::Fail);
 
@@ -325,7 +355,10 @@ async fn peers_down_give_an_inconclusive_report_saying_why() {
     let mut gone = Vec::new();
     for _ in 0..2 {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        gone.push(format!("http://{}", listener.local_addr().expect("address")));
+        gone.push(format!(
+            "http://{}",
+            listener.local_addr().expect("address")
+        ));
     }
     let token = token_file("peers-down", "token");
     let controller = Controller::start(canary(gone), token).await;
@@ -380,12 +413,15 @@ async fn a_controller_that_never_answers_does_not_stall_scraping() {
     .await;
     eventually("scraping goes on while the controller hangs", || {
         let status = sidecar.status();
-        (status.scrapes >= failing.scrapes + 10 && status.assignment_error.is_some())
-            .then_some(())
+        (status.scrapes >= failing.scrapes + 10 && status.assignment_error.is_some()).then_some(())
     })
     .await;
     let (observations, _) = sidecar.state().observations(0, i64::MAX, 10_000);
-    assert!(observations.len() >= 10, "{} observations", observations.len());
+    assert!(
+        observations.len() >= 10,
+        "{} observations",
+        observations.len()
+    );
     assert_eq!(sidecar.status().role, Role::Idle);
     sidecar.stop().await;
 }
@@ -430,5 +466,46 @@ async fn a_bad_annotation_is_reported_and_the_previous_spec_kept() {
         sidecar.status().spec_error.is_none().then_some(())
     })
     .await;
+    sidecar.stop().await;
+}
+
+#[tokio::test]
+async fn with_no_peer_left_the_snapshot_is_the_baseline() {
+    let previous = peer(2).await;
+    eventually("the previous revision's window fills", || {
+        let (held, _) = previous.state().observations(0, i64::MAX, 10_000);
+        (held.len() >= 40).then_some(())
+    })
+    .await;
+    let (held, _) = previous.state().observations(0, i64::MAX, 10_000);
+    previous.stop().await;
+    let snapshot = WindowJson {
+        version: WINDOW_VERSION.to_string(),
+        from_ms: 0,
+        to_ms: i64::MAX,
+        truncated: false,
+        observations: held.iter().map(ObservationJson::from).collect(),
+    };
+    let token = token_file("snapshot", "token");
+    let controller = Controller::with_snapshot(
+        |base| {
+            let mut assignment = canary(Vec::new());
+            assignment.baseline.snapshot = Some(format!("{base}/v1/snapshot"));
+            assignment
+        },
+        token,
+        serde_json::to_vec(&snapshot).expect("encode"),
+    )
+    .await;
+    let sidecar = canary_sidecar("snapshot", 60, &controller).await;
+
+    eventually("a fail report against the snapshot", || {
+        controller
+            .received()
+            .into_iter()
+            .find(|r| r.report.verdict.decision == Decision::Fail)
+    })
+    .await;
+    assert_eq!(sidecar.status().baseline.as_deref(), Some("snapshot"));
     sidecar.stop().await;
 }

@@ -47,6 +47,10 @@ enum Command {
     ///
     /// Exit code: 64 when the settings are unusable, 74 when it cannot listen or start.
     Run(RunArgs),
+    /// Serve one version of the demo's built-in service (`/metrics`, `/checkout`) with its own
+    /// steady traffic, for trying Ripcord in a cluster and for the e2e suite. Runs until
+    /// stopped.
+    DemoApp(demo::app::AppArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,13 @@ fn main() -> ExitCode {
         Command::Watch(args) => run_watch(&args),
         Command::Demo => run_demo(),
         Command::Run(args) => run_in_cluster(&args),
+        Command::DemoApp(args) => match demo::app::run_blocking(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("ripcord-sidecar demo-app: {err}");
+                ExitCode::from(EXIT_OUTPUT)
+            }
+        },
     }
 }
 

@@ -8,6 +8,7 @@
 //! ([`crate::watch`]) runs on both with the design's example spec. The demo succeeds (exit 0)
 //! only when the watch found the regression *and* the flag file shows the flag off.
 
+pub mod app;
 pub mod load;
 pub mod service;
 

@@ -163,21 +163,24 @@ impl Service {
 pub async fn start(service: Arc<Service>) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let service = Arc::clone(&service);
-            let handler = service_fn(move |request: Request<hyper::body::Incoming>| {
-                let response = service.respond(request.uri().path());
-                async move { Ok::<_, Infallible>(response) }
-            });
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), handler)
-                    .await;
-            });
-        }
-    });
+    tokio::spawn(serve(listener, service));
     Ok(addr)
+}
+
+/// Serves `service` on `listener` until the runtime stops.
+pub async fn serve(listener: TcpListener, service: Arc<Service>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let service = Arc::clone(&service);
+        let handler = service_fn(move |request: Request<hyper::body::Incoming>| {
+            let response = service.respond(request.uri().path());
+            async move { Ok::<_, Infallible>(response) }
+        });
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), handler)
+                .await;
+        });
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use ripcord_controller::http::{Disposition, HttpClient, HttpError, HttpLimits, j
 use ripcord_controller::notify::{
     ActionTaken, Delivery, Notice, Notifier, WebhookUrl, slack_message,
 };
+use ripcord_controller::ops::metrics::Metrics;
 use ripcord_controller::ops::server::serve;
 use ripcord_sidecar::report::Release;
 use ripcord_sidecar::verdict::{
@@ -233,7 +234,10 @@ async fn launchdarkly_flag_already_off_is_not_patched_and_errors_carry_advice() 
     )
     .await;
     let (credentials, dir) = credentials_dir("ld-off", &[(LAUNCHDARKLY_TOKEN, "api-0123-secret")]);
-    let flipper = FlagFlipper::new(client(), credentials).with_launchdarkly_api(&server.origin);
+    let metrics = Arc::new(Metrics::new());
+    let flipper = FlagFlipper::new(client(), credentials)
+        .with_launchdarkly_api(&server.origin)
+        .with_metrics(metrics.clone());
 
     let off: FlagUrl = "launchdarkly://default/production/new-checkout"
         .parse()
@@ -273,6 +277,13 @@ async fn launchdarkly_flag_already_off_is_not_patched_and_errors_carry_advice() 
         matches!(error, FlagError::Provider { .. }) && error.to_string().contains("staging"),
         "{error}"
     );
+    let exported = metrics.encode().expect("metrics encode");
+    for line in [
+        "ripcord_controller_actions_total{kind=\"flag\",result=\"already_done\"} 1",
+        "ripcord_controller_actions_total{kind=\"flag\",result=\"failed\"} 3",
+    ] {
+        assert!(exported.contains(line), "missing {line} in\n{exported}");
+    }
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
@@ -473,7 +484,9 @@ async fn notifications_go_to_the_url_in_the_credentials_dir_or_nowhere() {
     let server = Recorder::start(None, respond(|_| (StatusCode::OK, "ok".into()))).await;
     let url = format!("{}/services/T000/B000/XXXX", server.origin);
     let (credentials, dir) = credentials_dir("notify", &[(SLACK_WEBHOOK_URL, &url)]);
-    let notifier = Notifier::new(client(), WebhookUrl::Credentials(credentials));
+    let metrics = Arc::new(Metrics::new());
+    let notifier =
+        Notifier::new(client(), WebhookUrl::Credentials(credentials)).with_metrics(metrics.clone());
 
     assert_eq!(
         notifier.send(&notice()).await.expect("sent"),
@@ -486,6 +499,9 @@ async fn notifications_go_to_the_url_in_the_credentials_dir_or_nowhere() {
     assert_eq!(requests[0].path_and_query, "/services/T000/B000/XXXX");
     assert_eq!(requests[0].header("content-type"), "application/json");
     assert_eq!(requests[0].json(), slack_message(&notice()));
+    let exported = metrics.encode().expect("metrics encode");
+    let line = "ripcord_controller_actions_total{kind=\"notify\",result=\"done\"} 1";
+    assert!(exported.contains(line), "missing {line} in\n{exported}");
 
     let (empty, empty_dir) = credentials_dir("notify-none", &[]);
     let silent = Notifier::new(client(), WebhookUrl::Credentials(empty));

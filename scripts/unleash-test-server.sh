@@ -80,7 +80,7 @@ start() {
     local pgbin
     pgbin=$(pg_bin_dir) || { say "PostgreSQL server binaries (pg_ctl, initdb) not found"; exit 3; }
 
-    local cache="${RIPCORD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ripcord}/unleash-server-$UNLEASH_VERSION"
+    local cache="${RIPCORD_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/ripcord}/unleash-server-$UNLEASH_VERSION"
     if [ ! -f "$cache/node_modules/unleash-server/dist/server.js" ]; then
         say "installing unleash-server@$UNLEASH_VERSION into $cache"
         mkdir -p "$cache"

@@ -1,13 +1,14 @@
 //! LaunchDarkly REST API: read the flag's state in the environment, then apply the semantic
 //! patch `turnFlagOff` (`PATCH /api/v2/flags/{project}/{flag}`).
 
-use hyper::{Method, Uri};
+use hyper::Method;
 use serde_json::{Value, json};
 
-use crate::http::{HttpClient, json_request};
+use crate::http::HttpClient;
 
 use super::FlipOutcome;
-use super::error::{FlagError, Result};
+use super::error::Result;
+use super::rest::ProviderCall;
 use super::url::LaunchDarklyFlag;
 
 /// LaunchDarkly's API origin.
@@ -25,48 +26,23 @@ pub(super) async fn turn_off(
     name: &str,
     comment: &str,
 ) -> Result<FlipOutcome> {
-    let flag_url = format!("{api}/api/v2/flags/{}/{}", flag.project, flag.flag_key);
-    let call = |source| FlagError::Http {
-        flag: name.to_string(),
-        source,
+    let call = ProviderCall {
+        http,
+        flag: name,
+        token,
     };
-    let get_url = format!("{flag_url}?env={}", flag.environment);
-    let get = json_request(
-        Method::GET,
-        uri(&get_url, name)?,
-        &[("authorization", token)],
-        None,
-    )
-    .map_err(call)?;
-    let answer = http.send(get).await.map_err(call)?;
-    let on =
-        environment_on(&answer.body, &flag.environment).map_err(|reason| FlagError::Provider {
-            flag: name.to_string(),
-            reason,
-        })?;
-    if !on {
+    let flag_url = format!("{api}/api/v2/flags/{}/{}", flag.project, flag.flag_key);
+    let state_url = format!("{flag_url}?env={}", flag.environment);
+    let answer = call.send(Method::GET, &state_url, None).await?;
+    if !environment_on(&answer.body, &flag.environment).map_err(|r| call.unexpected(r))? {
         return Ok(FlipOutcome::AlreadyOff);
     }
     let body = semantic_patch(&flag.environment, comment)
         .to_string()
         .into_bytes();
-    let patch = json_request(
-        Method::PATCH,
-        uri(&flag_url, name)?,
-        &[("authorization", token), ("content-type", SEMANTIC_PATCH)],
-        Some(body),
-    )
-    .map_err(call)?;
-    http.send(patch).await.map_err(call)?;
+    call.send(Method::PATCH, &flag_url, Some((SEMANTIC_PATCH, body)))
+        .await?;
     Ok(FlipOutcome::Done)
-}
-
-fn uri(url: &str, name: &str) -> Result<Uri> {
-    url.parse()
-        .map_err(|e: http::uri::InvalidUri| FlagError::Url {
-            url: name.to_string(),
-            reason: e.to_string(),
-        })
 }
 
 /// The semantic patch that turns the flag off in `environment`.

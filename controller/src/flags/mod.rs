@@ -7,6 +7,7 @@ pub mod credentials;
 mod error;
 pub mod launchdarkly;
 pub mod openfeature;
+mod rest;
 mod unleash;
 mod url;
 pub mod webhook;

@@ -1,13 +1,14 @@
 //! Unleash admin API: read the feature's state in the environment, then
 //! `POST /api/admin/projects/{project}/features/{feature}/environments/{env}/off`.
 
-use hyper::{Method, Uri};
+use hyper::Method;
 use serde_json::Value;
 
-use crate::http::{HttpClient, json_request};
+use crate::http::HttpClient;
 
 use super::FlipOutcome;
-use super::error::{FlagError, Result};
+use super::error::Result;
+use super::rest::ProviderCall;
 use super::url::UnleashFlag;
 
 /// Turns `flag` off with the admin API `token`; `AlreadyOff` when it was off in the environment.
@@ -17,37 +18,22 @@ pub(super) async fn turn_off(
     flag: &UnleashFlag,
     name: &str,
 ) -> Result<FlipOutcome> {
+    let call = ProviderCall {
+        http,
+        flag: name,
+        token,
+    };
     let feature_url = format!(
         "{}/api/admin/projects/{}/features/{}",
         flag.base, flag.project, flag.feature
     );
-    let call = |source| FlagError::Http {
-        flag: name.to_string(),
-        source,
-    };
-    let headers = [("authorization", token)];
-    let get = json_request(Method::GET, uri(&feature_url, name)?, &headers, None).map_err(call)?;
-    let answer = http.send(get).await.map_err(call)?;
-    if !environment_enabled(&answer.body, &flag.environment).map_err(|reason| {
-        FlagError::Provider {
-            flag: name.to_string(),
-            reason,
-        }
-    })? {
+    let answer = call.send(Method::GET, &feature_url, None).await?;
+    if !environment_enabled(&answer.body, &flag.environment).map_err(|r| call.unexpected(r))? {
         return Ok(FlipOutcome::AlreadyOff);
     }
     let off_url = format!("{feature_url}/environments/{}/off", flag.environment);
-    let post = json_request(Method::POST, uri(&off_url, name)?, &headers, None).map_err(call)?;
-    http.send(post).await.map_err(call)?;
+    call.send(Method::POST, &off_url, None).await?;
     Ok(FlipOutcome::Done)
-}
-
-fn uri(url: &str, name: &str) -> Result<Uri> {
-    url.parse()
-        .map_err(|e: http::uri::InvalidUri| FlagError::Url {
-            url: name.to_string(),
-            reason: e.to_string(),
-        })
 }
 
 /// Whether the feature (the admin API's feature object) is enabled in `environment`.

@@ -208,10 +208,16 @@ fn webhook(http_url: &str) -> Parsed<WebhookFlag> {
 
 /// The `http(s)://` part of a flag URL, with the HTTP client's reason when it is not one.
 fn http_url_of(http_url: &str) -> Parsed<Uri> {
-    crate::http::parse_url(http_url, "flag").map_err(|e| match e {
+    let uri = crate::http::parse_url(http_url, "flag").map_err(|e| match e {
         crate::http::HttpError::Request { reason, .. } => reason,
         other => other.to_string(),
-    })
+    })?;
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(
+            "user:password@ in the URL: credentials belong in the credentials Secret".into(),
+        );
+    }
+    Ok(uri)
 }
 
 fn split_query(rest: &str) -> (&str, Option<&str>) {
@@ -409,6 +415,10 @@ mod tests {
                 "environment key is empty",
             ),
             ("webhook+https:///off", "not a URL"),
+            (
+                "webhook+https://u:p@flags.internal/off",
+                "credentials belong",
+            ),
         ];
         for (url, needle) in cases {
             let error = url.parse::<FlagUrl>().expect_err(url);

@@ -169,7 +169,7 @@ pub fn slack_message(notice: &Notice) -> Value {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let text = format!("Ripcord: {what} {decision}: {acted}");
+    let text = escape(&format!("Ripcord: {what} {decision}: {acted}"));
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": cut(&format!("Ripcord: {what} {decision}"), MAX_HEADER_CHARS)}}),
         section(&format!(

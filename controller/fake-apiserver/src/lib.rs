@@ -1,0 +1,251 @@
+//! A stateful fake Kubernetes API server over plain HTTP on `127.0.0.1`, for tests that drive a
+//! real `kube::Client` (and kube-runtime watchers) against it.
+//!
+//! It stores objects as JSON by group/version, resource, namespace and name, hands out
+//! resourceVersions from one counter, and follows the API server's rules where Ripcord's
+//! controller depends on them: `409 Conflict` for a stale `resourceVersion` on update, on a merge
+//! patch that names one, and on delete preconditions; `422` for a JSON patch whose `test` fails;
+//! the `status` subresource; finalizers; watches (from a resourceVersion, with bookmarks and
+//! `sendInitialEvents`); TokenReview from a configured token map; discovery enough for kube.
+//! Every request is logged for tests to assert on, and one-off failures can be injected.
+//!
+//! Simplifications: a strategic merge patch is applied as a merge patch (lists are replaced, not
+//! merged by key); server-side apply merges onto the live object and tracks no field ownership;
+//! no admission, defaulting, validation or authorization.
+//!
+//! ```no_run
+//! # async fn demo() -> ripcord_fake_apiserver::Result<()> {
+//! use ripcord_fake_apiserver::FakeApiServer;
+//! let server = FakeApiServer::start().await?;
+//! server.seed_yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: shop}\n")?;
+//! let client = server.client()?;
+//! # let _ = client; Ok(()) }
+//! ```
+
+mod discovery;
+mod error;
+mod kinds;
+mod log;
+mod patch;
+mod path;
+mod seed;
+mod select;
+mod server;
+mod store;
+mod tokens;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use error::{Error, Result};
+pub use log::LoggedRequest;
+pub use store::ObjectKey;
+pub use tokens::TokenIdentity;
+
+use server::{Failure, Shared, lock};
+use store::{Origin, Store};
+
+/// A running fake API server; it stops (and closes open watches) when dropped.
+#[derive(Debug)]
+pub struct FakeApiServer {
+    shared: Arc<Shared>,
+    url: String,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Pause after a failed accept before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+impl FakeApiServer {
+    /// Starts a server on `127.0.0.1` at a free port, with an empty store.
+    pub async fn start() -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(Error::Bind)?;
+        let address = listener.local_addr().map_err(Error::Bind)?;
+        let (stop, shutdown) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            store: Mutex::new(Store::new()),
+            log: Mutex::new(Vec::new()),
+            tokens: Mutex::new(HashMap::new()),
+            failures: Mutex::new(Vec::new()),
+            address,
+            shutdown,
+        });
+        let task = tokio::spawn(accept(listener, Arc::clone(&shared)));
+        Ok(FakeApiServer {
+            shared,
+            url: format!("http://{address}"),
+            stop,
+            task,
+        })
+    }
+
+    /// The server's base URL, `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A `kube::Client` talking to this server (default namespace `default`).
+    pub fn client(&self) -> Result<kube::Client> {
+        let uri: http::Uri = self.url.parse().map_err(|source| Error::Url {
+            url: self.url.clone(),
+            source,
+        })?;
+        kube::Client::try_from(kube::Config::new(uri)).map_err(|source| Error::Client {
+            url: self.url.clone(),
+            source,
+        })
+    }
+
+    /// Stores every object of a YAML text (one or more documents, `List`s unpacked) as if
+    /// created, keeping their uids, creation times and status; returns their keys.
+    pub fn seed_yaml(&self, text: &str) -> Result<Vec<ObjectKey>> {
+        seed::documents(text)?
+            .into_iter()
+            .map(|object| self.insert(object))
+            .collect()
+    }
+
+    /// Stores the objects of a YAML file, as [`FakeApiServer::seed_yaml`].
+    pub fn seed_file(&self, path: impl AsRef<Path>) -> Result<Vec<ObjectKey>> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.seed_yaml(&text)
+    }
+
+    /// Stores one object (with `apiVersion`, `kind` and `metadata.name`) as if created.
+    pub fn insert(&self, object: Value) -> Result<ObjectKey> {
+        let key = seed::key_of(&object)?;
+        lock(&self.shared.store)
+            .create(
+                &key.group_version,
+                &key.resource,
+                key.namespace.as_deref(),
+                object,
+                Origin::Seed,
+            )
+            .map_err(|e| Error::Seed(e.message))?;
+        Ok(key)
+    }
+
+    /// The stored object at `key`.
+    pub fn get(&self, key: &ObjectKey) -> Option<Value> {
+        lock(&self.shared.store).get(key).cloned()
+    }
+
+    /// The stored object `name` of `resource` in `group_version` (`v1`, `apps/v1`, ...), in
+    /// `namespace` (`None` for a cluster-scoped object).
+    pub fn object(
+        &self,
+        group_version: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        self.get(&ObjectKey::new(group_version, resource, namespace, name))
+    }
+
+    /// The stored objects of `resource` in `group_version`, in `namespace` or in all.
+    pub fn list(&self, group_version: &str, resource: &str, namespace: Option<&str>) -> Vec<Value> {
+        lock(&self.shared.store)
+            .list(group_version, resource, namespace)
+            .map(|(_, object)| object.clone())
+            .collect()
+    }
+
+    /// The latest resourceVersion handed out.
+    pub fn resource_version(&self) -> u64 {
+        lock(&self.shared.store).revision()
+    }
+
+    /// Makes TokenReviews of `token` authenticate as `identity`.
+    pub fn add_token(&self, token: &str, identity: TokenIdentity) {
+        lock(&self.shared.tokens).insert(token.to_string(), identity);
+    }
+
+    /// Every request answered so far, in order.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        lock(&self.shared.log).clone()
+    }
+
+    /// The requests so far that asked to change state (see [`LoggedRequest::is_write`]).
+    pub fn writes(&self) -> Vec<LoggedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(LoggedRequest::is_write)
+            .collect()
+    }
+
+    /// Forgets the requests logged so far.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.log).clear();
+    }
+
+    /// Answers the next `method` request to exactly `path` (no query) with `status` and a
+    /// `Status` body, changing nothing; later requests are served normally.
+    pub fn fail_next(&self, method: Method, path: &str, status: StatusCode) {
+        lock(&self.shared.failures).push(Failure {
+            method,
+            path: path.to_string(),
+            status,
+        });
+    }
+}
+
+impl Drop for FakeApiServer {
+    fn drop(&mut self) {
+        // Watches and connections end when they see the flag (or the sender gone).
+        let _ = self.stop.send(true);
+        self.task.abort();
+    }
+}
+
+/// Accepts connections until the server is dropped.
+async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(connection(stream, Arc::clone(&shared)));
+                }
+                Err(e) => {
+                    tracing::debug!("fake API server: accept failed: {e}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Serves one HTTP/1 connection.
+async fn connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    let service = hyper::service::service_fn(move |request| {
+        let shared = Arc::clone(&shared);
+        async move { Ok::<_, Infallible>(server::handle(shared, request).await) }
+    });
+    let serving =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        result = serving => if let Err(e) = result {
+            tracing::debug!("fake API server: connection ended: {e}");
+        },
+        _ = shutdown.changed() => {}
+    }
+}

@@ -11,7 +11,6 @@
 //!   verdict has passed.
 //! - The Deployment carries an annotation naming its latest ReleaseCheck.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -95,10 +94,6 @@ pub fn plan(deployment: &Deployment, observed: &Observed<'_>) -> (Vec<Write>, Op
                 metadata: ObjectMeta {
                     name: Some(name.clone()),
                     namespace: Some(release.namespace.clone()),
-                    labels: Some(BTreeMap::from([(
-                        "ripcord.dev/deployment".to_string(),
-                        release.deployment.clone(),
-                    )])),
                     owner_references: deployment_owner(deployment),
                     ..ObjectMeta::default()
                 },

@@ -265,3 +265,42 @@ fn guard_periods_read_in_friendly_and_iso_forms() {
         assert_eq!(policy.watch_for, Duration::from_secs(seconds), "{text}");
     }
 }
+
+proptest::proptest! {
+    /// Untrusted annotations never panic: any value of any annotation gives a policy or an
+    /// error naming an annotation.
+    #[test]
+    fn any_annotation_values_give_a_policy_or_a_named_error(
+        watch in proptest::option::of(".{0,200}"),
+        steps in proptest::option::of("(flag|rollback|,| |[a-z]){0,30}"),
+        flag in proptest::option::of("((openfeature|unleash\\+https|launchdarkly|webhook\\+https)://)?[a-z/?=#&. ]{0,40}"),
+        mode in proptest::option::of(".{0,20}"),
+        watch_for in proptest::option::of("[-0-9a-zA-Z. ]{0,20}"),
+    ) {
+        let mut annotations = BTreeMap::new();
+        for (key, value) in [
+            (ANNOTATION_WATCH, watch),
+            (ANNOTATION_ON_REGRESSION, steps),
+            (ANNOTATION_FLAG, flag),
+            (ANNOTATION_MODE, mode),
+            (ANNOTATION_WATCH_FOR, watch_for),
+        ] {
+            if let Some(value) = value {
+                annotations.insert(key.to_string(), value);
+            }
+        }
+        match Policy::from_annotations(&annotations) {
+            Ok(policy) => {
+                proptest::prop_assert!(!policy.on_regression.is_empty());
+                proptest::prop_assert_eq!(
+                    policy.flag.is_some(),
+                    policy.on_regression.contains(&RegressionStep::Flag)
+                );
+                proptest::prop_assert!((MIN_WATCH_FOR..=MAX_WATCH_FOR).contains(&policy.watch_for));
+            }
+            Err(error) => {
+                proptest::prop_assert!(error.to_string().starts_with("annotation ripcord.dev/"), "{}", error);
+            }
+        }
+    }
+}

@@ -367,6 +367,27 @@ pub enum ActionKind {
     Notify,
 }
 
+impl From<ActionKind> for crate::ops::metrics::ActionKind {
+    fn from(kind: ActionKind) -> Self {
+        match kind {
+            ActionKind::FlagOff => Self::Flag,
+            ActionKind::Rollback => Self::Rollback,
+            ActionKind::Hold => Self::Hold,
+            ActionKind::Notify => Self::Notify,
+        }
+    }
+}
+
+impl From<Decision> for crate::ops::metrics::VerdictDecision {
+    fn from(decision: Decision) -> Self {
+        match decision {
+            Decision::Pass => Self::Pass,
+            Decision::Fail => Self::Fail,
+            Decision::Inconclusive => Self::Inconclusive,
+        }
+    }
+}
+
 /// Outcome of an action.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum ActionResult {

@@ -304,3 +304,31 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn the_policy_condition_carries_the_reason_and_the_error() {
+    let at = "2026-11-24T18:00:00Z".to_string();
+    let good = policy_condition(&Policy::from_annotations(&with(&[])), at.clone(), Some(3));
+    assert_eq!(
+        (good.status, good.reason.as_str()),
+        (ConditionStatus::True, "Parsed")
+    );
+    assert_eq!(good.observed_generation, Some(3));
+    let result = Policy::from_annotations(&with(&[(ANNOTATION_MODE, "loud")]));
+    let bad = policy_condition(&result, at, Some(3));
+    assert_eq!(bad.type_, CONDITION_POLICY_VALID);
+    assert_eq!(
+        (bad.status, bad.reason.as_str()),
+        (ConditionStatus::False, "AnnotationInvalid")
+    );
+    assert!(
+        bad.message.contains("ripcord.dev/mode") && bad.message.contains("\"loud\""),
+        "{}",
+        bad.message
+    );
+    let watch = Policy::from_annotations(&BTreeMap::new()).expect_err("no watch");
+    assert_eq!(
+        (watch.reason(), watch.annotation()),
+        ("AnnotationMissing", ANNOTATION_WATCH)
+    );
+}

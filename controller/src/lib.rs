@@ -1,10 +1,22 @@
-//! Ripcord's controller library. Release detection, injection, verdict intake and actions land
-//! here; for now it decodes the sidecar's report envelope ([`VerdictReport`]), which it will
-//! consume. The wire format is defined once, in the sidecar crate's `report` module.
+//! Ripcord's controller library: release detection and reconciling (`reconcile`, `release`),
+//! sidecar injection (`inject`, `tls`), verdict intake (`intake`), acting on verdicts (`act`,
+//! `rollback`, `flags`, `notify`), the ReleaseCheck resource (`crd`), the annotations' policy
+//! (`policy`), operations (`ops`), the kubectl plugin's views (`plugin`) and the `run` command
+//! that wires them. The verdict wire format is defined once, in the sidecar crate.
 
+pub mod act;
 pub mod crd;
+pub mod flags;
+pub mod http;
+pub mod inject;
+pub mod notify;
 pub mod ops;
+pub mod plugin;
 pub mod policy;
+pub mod reconcile;
+pub mod release;
+pub mod rollback;
+pub mod tls;
 
 use ripcord_sidecar::report::{MAX_REPORT_BYTES, REPORT_VERSION, VerdictReport};
 use ripcord_sidecar::verdict::VERDICT_VERSION;

@@ -13,6 +13,8 @@
 //! - [`replay`] judges a recorded release offline, and [`explain`] words its evidence,
 //! - [`sim`] simulates releases for the detection benchmark,
 //! - [`serve`] is the HTTP surface: health, own metrics, windows for peers, the verdict,
+//! - [`run`] is the in-cluster mode: spec from the pod's annotations, role from the controller,
+//!   scrape, judge and report,
 //! - [`watch`] is the standalone mode: compare two URLs, act locally on a regression,
 //! - [`demo`] runs two built-in services and the watch on them, end to end,
 //! - [`footprint`] measures the sidecar's own memory, CPU and per-tick time.
@@ -26,6 +28,7 @@ pub mod footprint;
 pub mod judge;
 pub mod replay;
 pub mod report;
+pub mod run;
 pub mod scrape;
 pub mod selector;
 pub mod serve;

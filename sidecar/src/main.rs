@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use ripcord_sidecar::demo;
 use ripcord_sidecar::replay::{self, ReplayArgs, ReplayError};
+use ripcord_sidecar::run::{self, RunArgs};
 use ripcord_sidecar::watch::{self, WatchArgs};
 
 /// Exit code for bad input and usage errors (`EX_USAGE`).
@@ -41,6 +42,11 @@ enum Command {
     ///
     /// Exit code: 0 only when the regression was caught and the flag is off.
     Demo,
+    /// Run in a watched pod: scrape the app, serve windows, take a role from the controller and,
+    /// as a canary, judge against the baseline and report verdicts. Runs until stopped.
+    ///
+    /// Exit code: 64 when the settings are unusable, 74 when it cannot listen or start.
+    Run(RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +62,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => run_replay(&args),
         Command::Watch(args) => run_watch(&args),
         Command::Demo => run_demo(),
+        Command::Run(args) => run_in_cluster(&args),
     }
 }
 
@@ -98,6 +105,20 @@ fn run_demo() -> ExitCode {
         Err(err) => {
             eprintln!("ripcord-sidecar demo: {err}");
             ExitCode::from(1)
+        }
+    }
+}
+
+fn run_in_cluster(args: &RunArgs) -> ExitCode {
+    match run::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("ripcord-sidecar run: {err}");
+            ExitCode::from(if err.is_bad_input() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_OUTPUT
+            })
         }
     }
 }

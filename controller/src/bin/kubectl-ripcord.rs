@@ -1,13 +1,96 @@
-//! `kubectl-ripcord`: the kubectl plugin; not yet implemented.
+//! `kubectl-ripcord`: the kubectl plugin (`kubectl ripcord why|release`). Fetches objects with
+//! the current kubeconfig and prints what the library's pure functions make of them.
 
-use clap::Parser;
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use kube::api::{Api, ListParams};
+use ripcord_controller::crd::ReleaseCheck;
+use ripcord_controller::plugin;
+use ripcord_controller::rollback;
 
-/// kubectl plugin for Ripcord (`why`, `release`); not implemented yet.
-#[derive(Parser, Debug)]
+/// Ripcord's kubectl plugin: why a release was judged and acted on, and lifting a hold.
+#[derive(Debug, Parser)]
 #[command(version, about)]
-struct Args {}
+struct Cli {
+    /// Namespace of the Deployment (default: the kubeconfig context's).
+    #[arg(short, long, global = true, env = "KUBECTL_NAMESPACE")]
+    namespace: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _args = Args::parse();
-    anyhow::bail!("kubectl-ripcord: not implemented yet (see issue 4)")
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Explain the latest release check of a Deployment (or the ReleaseCheck named): verdict,
+    /// evidence per metric, timeline and actions.
+    Why {
+        /// A Deployment name, or a ReleaseCheck name.
+        name: String,
+    },
+    /// Lift Ripcord's hold on a Deployment paused on a re-applied failed template: unpause it
+    /// so the template rolls out. Use after deciding the template is fine after all.
+    Release {
+        /// The Deployment.
+        deployment: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot reach the cluster with the current kubeconfig")?;
+    let namespace = cli
+        .namespace
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    match cli.command {
+        Command::Why { name } => why(client, &namespace, &name).await,
+        Command::Release { deployment } => release(client, &namespace, &deployment).await,
+    }
+}
+
+async fn why(client: kube::Client, namespace: &str, name: &str) -> anyhow::Result<()> {
+    let api: Api<ReleaseCheck> = Api::namespaced(client, namespace);
+    if let Some(check) = api
+        .get_opt(name)
+        .await
+        .context("cannot read ReleaseChecks")?
+    {
+        print!("{}", plugin::why(&check));
+        return Ok(());
+    }
+    let checks = api
+        .list(&ListParams::default())
+        .await
+        .context("cannot list ReleaseChecks")?;
+    let check = plugin::latest(&checks.items, name).with_context(|| {
+        format!("no ReleaseCheck named {name} and none for a Deployment {name} in {namespace}")
+    })?;
+    print!("{}", plugin::why(check));
+    Ok(())
+}
+
+async fn release(client: kube::Client, namespace: &str, name: &str) -> anyhow::Result<()> {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let deployment = deployments
+        .get(name)
+        .await
+        .with_context(|| format!("cannot read Deployment {namespace}/{name}"))?;
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
+    let listed = replica_sets
+        .list(&ListParams::default())
+        .await
+        .context("cannot list ReplicaSets")?;
+    let Some(patch) = rollback::release(&deployment, &listed.items)? else {
+        println!("Ripcord holds nothing on Deployment {namespace}/{name}.");
+        return Ok(());
+    };
+    client
+        .request::<Deployment>(patch.to_request()?)
+        .await
+        .with_context(|| format!("cannot unpause Deployment {namespace}/{name}"))?;
+    println!("Lifted Ripcord's hold on Deployment {namespace}/{name}; its template rolls out now.");
+    Ok(())
 }

@@ -180,6 +180,10 @@ pub struct ReleaseCheckStatus {
     /// The controller pod that claimed the right to act on this release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_by: Option<String>,
+    /// When the controller replica in `claimedBy` claimed the release (RFC 3339); another
+    /// replica may take the claim over once it is a minute old and the release is not settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<String>,
     /// The `metadata.generation` this status was written for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,

@@ -46,6 +46,8 @@ label_values! {
         Ok => "ok",
         /// The reconcile failed and will be retried.
         Error => "error",
+        /// The object is malformed; skipped until it changes.
+        Skipped => "skipped",
     }
 }
 

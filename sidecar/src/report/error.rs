@@ -6,7 +6,7 @@ use std::time::Duration;
 /// Why one report was not delivered to the controller.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    /// The intake URL is not a plain `http://host[:port]/path` URL.
+    /// The intake URL is not an `http://host[:port]/path` URL (or `https://` with TLS settings).
     #[error("{url}: not a usable intake URL: {reason}")]
     Url {
         /// The configured URL, as given.

@@ -24,6 +24,7 @@ mod reporter;
 
 pub use error::{ReportError, Result};
 pub use post::Poster;
+pub(crate) use post::read_token;
 pub use reporter::{Reporter, ReporterConfig, ReporterStats};
 
 use crate::verdict::Verdict;

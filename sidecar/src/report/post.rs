@@ -1,8 +1,9 @@
-//! One bounded HTTP/1 POST of a report to the controller's intake, with a bearer token read
-//! fresh from its file.
+//! One bounded HTTP/1 POST of a report to the controller's intake (plain http, or https trusting
+//! the given CA), with a bearer token read fresh from its file.
 
 use super::{ReportError, Result};
-use crate::scrape::client::{PlainHttp, plain_http};
+use crate::scrape::Tls;
+use crate::scrape::transport::Endpoint;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
@@ -11,16 +12,12 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 use hyper_util::rt::TokioIo;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::net::TcpStream;
 
-/// Posts report bodies to one intake URL over plain HTTP/1.1.
+/// Posts report bodies to one intake URL over HTTP/1.1, plain or TLS.
 #[derive(Debug, Clone)]
 pub struct Poster {
     url: String,
-    path: String,
-    authority: String,
-    host: String,
-    port: u16,
+    endpoint: Endpoint,
     token_path: PathBuf,
     timeout: Duration,
 }
@@ -29,21 +26,23 @@ impl Poster {
     /// A poster to `url` (`http://host[:port]/path`), authenticating with the token in
     /// `token_path`, each exchange bounded by `timeout`.
     pub fn new(url: &str, token_path: impl Into<PathBuf>, timeout: Duration) -> Result<Self> {
-        let refuse = |reason: &str| ReportError::Url {
+        Self::with_tls(url, token_path, timeout, None)
+    }
+
+    /// Like [`Poster::new`], and `https://` URLs too when `tls` is given.
+    pub fn with_tls(
+        url: &str,
+        token_path: impl Into<PathBuf>,
+        timeout: Duration,
+        tls: Option<&Tls>,
+    ) -> Result<Self> {
+        let endpoint = Endpoint::parse(url, tls).map_err(|reason| ReportError::Url {
             url: url.to_string(),
-            reason: reason.to_string(),
-        };
-        let PlainHttp { uri, host, port } = plain_http(url).map_err(|r| refuse(&r))?;
-        let authority = uri
-            .authority()
-            .ok_or_else(|| refuse("no host"))?
-            .to_string();
+            reason,
+        })?;
         Ok(Poster {
             url: url.to_string(),
-            path: uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
-            authority,
-            host,
-            port,
+            endpoint,
             token_path: token_path.into(),
             timeout,
         })
@@ -67,8 +66,8 @@ impl Poster {
     }
 
     fn request(&self, body: Bytes, token: &str) -> Result<Request<Full<Bytes>>> {
-        Request::post(self.path.as_str())
-            .header(HOST, self.authority.as_str())
+        Request::post(self.endpoint.path_and_query())
+            .header(HOST, self.endpoint.authority())
             .header(CONTENT_TYPE, "application/json")
             .header(AUTHORIZATION, format!("Bearer {token}"))
             .header(
@@ -83,7 +82,9 @@ impl Poster {
     }
 
     async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<()> {
-        let stream = TcpStream::connect((self.host.as_str(), self.port))
+        let stream = self
+            .endpoint
+            .connect()
             .await
             .map_err(|source| ReportError::Connect {
                 url: self.url.clone(),
@@ -132,7 +133,7 @@ impl Poster {
 /// Reads the token, trimmed; the projected service-account token rotates, so it is read on
 /// every send rather than cached. The file is a few hundred bytes on a kubelet-managed tmpfs,
 /// so a plain read does not stall the runtime.
-fn read_token(path: &Path) -> Result<String> {
+pub(crate) fn read_token(path: &Path) -> Result<String> {
     let refuse = |reason: String| ReportError::Token {
         path: path.to_path_buf(),
         reason,
@@ -153,7 +154,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_plain_http_urls_with_a_host_are_accepted() {
+    fn only_http_urls_with_a_host_are_accepted_https_only_with_tls() {
         for bad in ["https://ctl/intake", "ctl:80", "/intake", "not a url"] {
             let refused = Poster::new(bad, "/token", Duration::from_secs(1));
             assert!(
@@ -163,7 +164,13 @@ mod tests {
         }
         let poster = Poster::new("http://[::1]:8443/v1/verdicts?x=1", "/t", Duration::ZERO)
             .expect("a valid URL");
-        assert_eq!((poster.host.as_str(), poster.port), ("::1", 8443));
+        assert_eq!(
+            (poster.endpoint.host.as_str(), poster.endpoint.port),
+            ("::1", 8443)
+        );
+        let tls = Tls::with_web_roots().expect("web roots");
+        let https = Poster::with_tls("https://ctl/intake", "/t", Duration::ZERO, Some(&tls));
+        assert_eq!(https.expect("https with tls").endpoint.port, 443);
         let request = poster.request(Bytes::new(), "abc").expect("a request");
         assert_eq!(request.uri(), "/v1/verdicts?x=1");
         assert_eq!(request.headers()[HOST], "[::1]:8443");

@@ -16,8 +16,11 @@ use tracing::Instrument;
 /// Settings of a [`Reporter`].
 #[derive(Debug, Clone)]
 pub struct ReporterConfig {
-    /// The controller's intake URL, plain HTTP.
+    /// The controller's intake URL: plain http, or https when [`ReporterConfig::tls`] is set.
     pub intake_url: String,
+    /// TLS settings for an `https://` intake (trust only the controller's CA); `None` allows
+    /// plain http only.
+    pub tls: Option<crate::scrape::Tls>,
     /// File holding the bearer token (the projected service-account token); read on every send.
     pub token_path: PathBuf,
     /// What every report is about.
@@ -41,6 +44,7 @@ impl ReporterConfig {
     ) -> Self {
         ReporterConfig {
             intake_url: intake_url.into(),
+            tls: None,
             token_path: token_path.into(),
             release,
             timeout: Duration::from_secs(2),
@@ -108,7 +112,12 @@ impl Reporter {
     /// or when called outside a runtime.
     pub fn start(config: ReporterConfig) -> Result<Self> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ReportError::NoRuntime)?;
-        let poster = Poster::new(&config.intake_url, config.token_path, config.timeout)?;
+        let poster = Poster::with_tls(
+            &config.intake_url,
+            config.token_path,
+            config.timeout,
+            config.tls.as_ref(),
+        )?;
         let shared = Arc::new(Shared {
             next_sequence: AtomicU64::new(config.first_sequence),
             ..Shared::default()

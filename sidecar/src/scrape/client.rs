@@ -1,6 +1,7 @@
 //! The HTTP/1 client that fetches one exposition: one connection per scrape, bounded in time and
 //! in size.
 
+use super::transport::Endpoint;
 use super::{Result, ScrapeError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -188,19 +189,9 @@ pub(crate) struct PlainHttp {
 
 /// Parses `url` as a plain `http://` URL with a host; the error says what is wrong with it.
 pub(crate) fn plain_http(url: &str) -> std::result::Result<PlainHttp, String> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
-    if uri.scheme_str() != Some("http") {
-        return Err("only plain http:// is supported".to_string());
-    }
-    let host = uri
-        .host()
-        .ok_or_else(|| "no host".to_string())?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let port = uri.port_u16().unwrap_or(80);
+    let Endpoint {
+        uri, host, port, ..
+    } = Endpoint::parse(url, None)?;
     Ok(PlainHttp { uri, host, port })
 }
 

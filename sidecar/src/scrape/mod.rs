@@ -4,15 +4,18 @@
 //!
 //! [`Scraper`] does one bounded HTTP/1 exchange; [`ScrapeError`] says why one failed and whether
 //! to retry now or back off; [`Backoff`] computes the wait after consecutive failures;
-//! [`scrape_tick`] is one tick of the scrape loop.
+//! [`scrape_tick`] is one tick of the scrape loop. [`Tls`] is the HTTPS side the sidecar's other
+//! clients (assignment, reports, peers) share with it.
 
 mod backoff;
 pub(crate) mod client;
 mod error;
+pub(crate) mod transport;
 
 pub use backoff::Backoff;
 pub use client::{ACCEPT_EXPOSITION, DEFAULT_TIMEOUT, ScrapeConfig, Scraper};
 pub use error::{Result, Retry, ScrapeError};
+pub use transport::{Tls, TlsError};
 
 use crate::window::{Extractor, Observation};
 use bytes::Bytes;

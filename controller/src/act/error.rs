@@ -1,0 +1,50 @@
+//! Errors of acting on verdicts.
+
+/// What went wrong handling a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The report's revision is not a number; the sidecar sent a bad report, do not retry.
+    #[error("report names revision {revision:?}, which is not a number")]
+    BadRevision {
+        /// The revision as sent.
+        revision: String,
+    },
+    /// A call to the API server failed; retry with backoff.
+    #[error("cannot {action} {name}: {source}")]
+    Kube {
+        /// What was being done.
+        action: &'static str,
+        /// The object.
+        name: String,
+        /// The client's error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Other writers kept winning the race for this object; retry later.
+    #[error("{name} kept changing under concurrent writers; gave up for now")]
+    Contended {
+        /// The object.
+        name: String,
+    },
+    /// A status patch could not be built; a bug, do not retry.
+    #[error(transparent)]
+    Status(#[from] crate::crd::Error),
+    /// The rollback could not be planned from the objects read; wait for them to change.
+    #[error(transparent)]
+    Plan(#[from] crate::rollback::Error),
+}
+
+impl Error {
+    /// A mapper from a client error to [`Error::Kube`] for `action` on `name`.
+    pub(crate) fn kube(action: &'static str, name: &str) -> impl FnOnce(kube::Error) -> Error {
+        let name = name.to_string();
+        move |source| Error::Kube {
+            action,
+            name,
+            source,
+        }
+    }
+}
+
+/// Result alias of the act module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

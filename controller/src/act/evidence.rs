@@ -1,0 +1,153 @@
+//! The evidence left for the people who get paged: Events on the Deployment with stable reason
+//! codes, and a one-line summary for the ReleaseCheck's status.
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use ripcord_sidecar::report::VerdictReport;
+
+use crate::crd::{Phase, ReleaseCheck};
+use crate::notify::ActionTaken;
+
+/// Reason codes of the Events Ripcord writes on a Deployment (`kubectl describe` shows them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// A canary's verdict failed the release.
+    RegressionDetected,
+    /// The Deployment was rolled back.
+    RolledBack,
+    /// The release's flag was turned off.
+    FlagTurnedOff,
+    /// A re-applied failed template was paused.
+    ReleaseHeld,
+    /// Observe mode: the regression was reported and nothing was done.
+    RegressionObserved,
+    /// An action was asked for and could not be taken.
+    ActionFailed,
+}
+
+impl Reason {
+    /// The reason code as written on the Event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::RegressionDetected => "RegressionDetected",
+            Reason::RolledBack => "RolledBack",
+            Reason::FlagTurnedOff => "FlagTurnedOff",
+            Reason::ReleaseHeld => "ReleaseHeld",
+            Reason::RegressionObserved => "RegressionObserved",
+            Reason::ActionFailed => "ActionFailed",
+        }
+    }
+}
+
+/// The reason code of the Event that reports a release's outcome `phase`.
+pub(super) fn outcome_reason(phase: Phase) -> Reason {
+    match phase {
+        Phase::RolledBack => Reason::RolledBack,
+        Phase::FlagOff => Reason::FlagTurnedOff,
+        Phase::Held => Reason::ReleaseHeld,
+        Phase::Observed => Reason::RegressionObserved,
+        _ => Reason::ActionFailed,
+    }
+}
+
+/// A one-line summary of the outcome, for the ReleaseCheck's `status.message`.
+pub(super) fn summary(phase: Phase) -> String {
+    match phase {
+        Phase::RolledBack => "regression detected; the Deployment was rolled back".into(),
+        Phase::FlagOff => "regression detected; the flag was turned off".into(),
+        Phase::Held => {
+            "a template that already failed was re-applied; the Deployment is paused".into()
+        }
+        Phase::Observed => "regression detected in observe mode; nothing was done".into(),
+        _ => "regression detected; the actions asked for could not all be taken".into(),
+    }
+}
+
+/// The Event notes (at most 1 kB each): the detection, then the outcome.
+pub(super) fn notes(
+    check: &ReleaseCheck,
+    report: &VerdictReport,
+    phase: Phase,
+    taken: &[ActionTaken],
+) -> [(Reason, EventType, String); 2] {
+    let name = check.metadata.name.as_deref().unwrap_or_default();
+    let detected = format!(
+        "revision {} regressed: {} (pod {}; evidence: kubectl get releasecheck {name} -o yaml)",
+        check.spec.revision, report.verdict.reason, report.release.pod
+    );
+    let outcome = if taken.is_empty() {
+        summary(phase)
+    } else {
+        taken
+            .iter()
+            .map(|a| format!("{} {}: {}", a.kind, a.target, a.outcome))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let kind = if matches!(phase, Phase::Failed) {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
+    [
+        (
+            Reason::RegressionDetected,
+            EventType::Warning,
+            cap(detected),
+        ),
+        (outcome_reason(phase), kind, cap(outcome)),
+    ]
+}
+
+/// Writes the Events of an acted-on release on its Deployment; a failure is logged, not
+/// returned: the status already holds the evidence.
+pub(super) async fn events(
+    client: &kube::Client,
+    reporter: &Reporter,
+    check: &ReleaseCheck,
+    report: &VerdictReport,
+    phase: Phase,
+    taken: &[ActionTaken],
+) {
+    let reference = ObjectReference {
+        api_version: Some("apps/v1".to_string()),
+        kind: Some("Deployment".to_string()),
+        name: Some(check.spec.deployment.clone()),
+        namespace: check.metadata.namespace.clone(),
+        ..ObjectReference::default()
+    };
+    let recorder = Recorder::new(client.clone(), reporter.clone());
+    for (reason, type_, note) in notes(check, report, phase, taken) {
+        let event = Event {
+            type_,
+            reason: reason.as_str().to_string(),
+            note: Some(note),
+            action: "Judge".to_string(),
+            secondary: None,
+        };
+        if let Err(err) = recorder.publish(&event, &reference).await {
+            tracing::warn!(error = %err, reason = reason.as_str(), "event not written");
+        }
+    }
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time, if it parses.
+pub(super) fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    text.parse::<k8s_openapi::jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_millisecond())
+}
+
+/// Cuts a note to the 1 kB the Events API allows, on a character boundary.
+fn cap(mut text: String) -> String {
+    const MAX: usize = 1024;
+    if text.len() > MAX {
+        let mut end = MAX - 3;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
+    }
+    text
+}

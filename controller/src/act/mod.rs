@@ -1,0 +1,414 @@
+//! Acting on verdicts: a verdict accepted by the intake becomes, at most once per release, the
+//! steps its policy asks for (turn the flag off, roll back), then evidence (ReleaseCheck status,
+//! Events on the Deployment) and one notification.
+//!
+//! Exactly once rests on one write: the claim. Every replica that receives a `fail` tries to
+//! move the release's `ReleaseCheck` status to `Acting` with a resourceVersion precondition;
+//! the API server lets one through and answers 409 to the rest, which re-read, see the claim
+//! and stop. The winner then acts; each action is itself idempotent (the rollback patch is
+//! guarded by the Deployment's resourceVersion and re-planned on conflict, a flag that is
+//! already off stays off), so a replica that dies mid-way and whose claim is taken over after
+//! [`decide::CLAIM_TTL_MS`] cannot roll back twice.
+
+pub mod decide;
+mod error;
+mod evidence;
+mod rollback;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use kube::api::{Api, Patch, PatchParams};
+use ripcord_sidecar::report::VerdictReport;
+use tracing::Instrument;
+
+use crate::crd::{
+    ActionKind as RecordKind, ActionRecord, ActionResult as RecordResult, Mode, Phase,
+    RegressionStep, ReleaseCheck, ReleaseCheckStatus, rfc3339_from_ms, status_merge_patch,
+};
+use crate::flags::{FlagFlipper, FlagUrl, FlipContext, FlipOutcome};
+use crate::notify::{ActionTaken, Notice, Notifier};
+use crate::ops::metrics::Metrics;
+use decide::{ClaimFor, Next, SkipReason, Stage};
+pub use error::{Error, Result};
+pub use evidence::Reason;
+
+/// Most times a replica re-reads a ReleaseCheck after losing a write race before giving up.
+const MAX_ATTEMPTS: usize = 5;
+
+/// Field manager of every write the actor makes.
+const FIELD_MANAGER: &str = "ripcord";
+
+/// What became of one verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// Its evidence was written to the ReleaseCheck.
+    Recorded,
+    /// Its evidence was not written: another write won the race, or the last write is recent.
+    NotRecorded,
+    /// This replica won the claim and carried out the release's steps, ending in `phase`.
+    Acted {
+        /// The ReleaseCheck's phase after acting.
+        phase: Phase,
+    },
+    /// Nothing to do.
+    Skipped(SkipReason),
+    /// No ReleaseCheck exists for the release the verdict names (yet).
+    UnknownRelease,
+}
+
+/// Carries out the on-regression steps of releases; one per controller replica.
+#[derive(Clone)]
+pub struct Actor {
+    client: kube::Client,
+    identity: String,
+    flags: Option<FlagFlipper>,
+    notifier: Option<Notifier>,
+    metrics: Arc<Metrics>,
+    reporter: kube::runtime::events::Reporter,
+}
+
+impl std::fmt::Debug for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Actor")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Actor {
+    /// An actor writing through `client` as replica `identity`.
+    pub fn new(client: kube::Client, identity: &str, metrics: Arc<Metrics>) -> Self {
+        Actor {
+            client,
+            identity: identity.to_string(),
+            flags: None,
+            notifier: None,
+            metrics,
+            reporter: kube::runtime::events::Reporter {
+                controller: "ripcord-controller".to_string(),
+                instance: Some(identity.to_string()),
+            },
+        }
+    }
+
+    /// Turns flags off with `flags`; without one, a `flag` step fails with a clear record.
+    pub fn with_flags(mut self, flags: FlagFlipper) -> Self {
+        self.flags = Some(flags);
+        self
+    }
+
+    /// Sends one notification per acted-on release through `notifier`.
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// Handles one accepted verdict, received at `received`.
+    pub async fn handle(&self, report: &VerdictReport, received: Instant) -> Result<Handled> {
+        let release = &report.release;
+        let span = tracing::info_span!(
+            "verdict",
+            namespace = %release.namespace,
+            deployment = %release.deployment,
+            revision = %release.revision,
+            pod = %release.pod,
+            decision = ?report.verdict.decision,
+        );
+        self.handle_inner(report, received).instrument(span).await
+    }
+
+    async fn handle_inner(&self, report: &VerdictReport, received: Instant) -> Result<Handled> {
+        let release = &report.release;
+        let revision: i64 = release.revision.parse().map_err(|_| Error::BadRevision {
+            revision: release.revision.clone(),
+        })?;
+        let name = ReleaseCheck::name_for(&release.deployment, revision);
+        let api: Api<ReleaseCheck> = Api::namespaced(self.client.clone(), &release.namespace);
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(check) = api
+                .get_opt(&name)
+                .await
+                .map_err(Error::kube("get", &name))?
+            else {
+                return Ok(Handled::UnknownRelease);
+            };
+            let now = now_ms();
+            let mode = decide_mode(check.spec.policy.mode);
+            let next = decide::next(
+                &stage_of(check.status.as_ref()),
+                report.verdict.decision,
+                mode,
+                now,
+            );
+            match next {
+                Next::Skip(reason) => {
+                    tracing::debug!(reason = reason.as_str(), "verdict changes nothing");
+                    return Ok(Handled::Skipped(reason));
+                }
+                Next::Record => return self.record(&api, &check, report).await,
+                Next::Claim(purpose) => {
+                    if let Some(claimed) = self.claim(&api, &check, report, now).await? {
+                        let phase = self
+                            .carry_out(&api, claimed, report, purpose, received)
+                            .await?;
+                        return Ok(Handled::Acted { phase });
+                    }
+                }
+            }
+        }
+        Err(Error::Contended { name })
+    }
+
+    async fn record(
+        &self,
+        api: &Api<ReleaseCheck>,
+        check: &ReleaseCheck,
+        report: &VerdictReport,
+    ) -> Result<Handled> {
+        let old = check.status.as_ref();
+        let mut status = old.cloned().unwrap_or_default();
+        status.record_verdict(report);
+        if status.phase.is_none() {
+            status.phase = Some(Phase::Watching);
+        }
+        let name = check_name(check);
+        let patch = status_merge_patch(old, &status, check.metadata.resource_version.as_deref())?;
+        match api
+            .patch_status(&name, &params(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => Ok(Handled::Recorded),
+            Err(err) if is_conflict(&err) => Ok(Handled::NotRecorded),
+            Err(err) => Err(Error::kube("record evidence in", &name)(err)),
+        }
+    }
+
+    /// Writes the claim; `None` when another writer won (re-read and decide again).
+    async fn claim(
+        &self,
+        api: &Api<ReleaseCheck>,
+        check: &ReleaseCheck,
+        report: &VerdictReport,
+        now: i64,
+    ) -> Result<Option<ReleaseCheck>> {
+        let old = check.status.as_ref();
+        let mut status = old.cloned().unwrap_or_default();
+        status.record_verdict(report);
+        status.phase = Some(Phase::Acting);
+        status.claimed_by = Some(self.identity.clone());
+        status.claimed_at = Some(rfc3339_from_ms(now));
+        let name = check_name(check);
+        let patch = status_merge_patch(old, &status, check.metadata.resource_version.as_deref())?;
+        match api
+            .patch_status(&name, &params(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(claimed) => {
+                tracing::info!(release_check = %name, "claimed the release to act on it");
+                Ok(Some(claimed))
+            }
+            Err(err) if is_conflict(&err) => Ok(None),
+            Err(err) => Err(Error::kube("claim", &name)(err)),
+        }
+    }
+
+    async fn carry_out(
+        &self,
+        api: &Api<ReleaseCheck>,
+        check: ReleaseCheck,
+        report: &VerdictReport,
+        purpose: ClaimFor,
+        received: Instant,
+    ) -> Result<Phase> {
+        let name = check_name(&check);
+        let mut taken = Vec::new();
+        let mut records = Vec::new();
+        let mut phase = Phase::Observed;
+        if purpose == ClaimFor::Act {
+            phase = Phase::Failed;
+            for step in &check.spec.policy.on_regression {
+                let (record, step_phase, action) = match step {
+                    RegressionStep::Flag => self.flag_off(&check, report).await,
+                    RegressionStep::Rollback => {
+                        rollback::run(&self.client, &check, &name, &self.identity).await
+                    }
+                };
+                if record.result == RecordResult::Succeeded {
+                    self.metrics.verdict_to_action(received.elapsed());
+                }
+                phase = stronger(phase, step_phase);
+                records.push(record);
+                taken.push(action);
+            }
+        }
+        self.finish(api, &check, phase, records).await?;
+        evidence::events(&self.client, &self.reporter, &check, report, phase, &taken).await;
+        self.notify(&check, report, taken).await;
+        Ok(phase)
+    }
+
+    async fn flag_off(
+        &self,
+        check: &ReleaseCheck,
+        report: &VerdictReport,
+    ) -> (ActionRecord, Phase, ActionTaken) {
+        let target = check.spec.policy.flag.clone().unwrap_or_default();
+        let outcome = match (&self.flags, target.parse::<FlagUrl>()) {
+            (_, Err(err)) => Err(format!("flag URL {target:?} is not valid: {err}")),
+            (None, Ok(_)) => Err("no flag credentials are configured".to_string()),
+            (Some(flags), Ok(url)) => {
+                let context = FlipContext {
+                    release: report.release.clone(),
+                    release_check: check_name(check),
+                    reason: report.verdict.reason.clone(),
+                };
+                flags
+                    .turn_off(&url, &context)
+                    .await
+                    .map_err(|err| err.to_string())
+            }
+        };
+        let (result, detail, phase) = match outcome {
+            Ok(FlipOutcome::Done) => (RecordResult::Succeeded, "flag turned off", Phase::FlagOff),
+            Ok(FlipOutcome::AlreadyOff) => (
+                RecordResult::Skipped,
+                "flag was already off",
+                Phase::FlagOff,
+            ),
+            Err(ref err) => (RecordResult::Failed, err.as_str(), Phase::Failed),
+        };
+        let record = ActionRecord {
+            kind: RecordKind::FlagOff,
+            result,
+            at: rfc3339_from_ms(now_ms()),
+            detail: Some(detail.to_string()),
+        };
+        let taken = ActionTaken {
+            kind: "flag off".to_string(),
+            target,
+            outcome: detail.to_string(),
+        };
+        (record, phase, taken)
+    }
+
+    async fn finish(
+        &self,
+        api: &Api<ReleaseCheck>,
+        check: &ReleaseCheck,
+        phase: Phase,
+        records: Vec<ActionRecord>,
+    ) -> Result<()> {
+        let old = check.status.as_ref();
+        let mut status: ReleaseCheckStatus = old.cloned().unwrap_or_default();
+        status.phase = Some(phase);
+        if !records.is_empty() {
+            status.timeline.acted = Some(rfc3339_from_ms(now_ms()));
+        }
+        for record in records {
+            status.push_action(record);
+        }
+        status.message = Some(evidence::summary(phase));
+        let name = check_name(check);
+        let patch = status_merge_patch(old, &status, None)?;
+        api.patch_status(&name, &params(), &Patch::Merge(&patch))
+            .await
+            .map_err(Error::kube("record the outcome in", &name))?;
+        Ok(())
+    }
+
+    async fn notify(
+        &self,
+        check: &ReleaseCheck,
+        report: &VerdictReport,
+        actions: Vec<ActionTaken>,
+    ) {
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        let notice = Notice {
+            release: report.release.clone(),
+            release_check: check_name(check),
+            verdict: report.verdict.clone(),
+            undo: (!actions.is_empty()).then(|| {
+                format!(
+                    "kubectl ripcord why {} -n {}",
+                    check_name(check),
+                    report.release.namespace
+                )
+            }),
+            actions,
+        };
+        if let Err(err) = notifier.send(&notice).await {
+            tracing::warn!(error = %err, "notification not delivered");
+        }
+    }
+}
+
+/// The stronger of two outcomes: a rollback or hold outranks a flag flip, which outranks a
+/// failure, which outranks merely observing.
+fn stronger(a: Phase, b: Phase) -> Phase {
+    let rank = |p: Phase| match p {
+        Phase::RolledBack | Phase::Held => 3,
+        Phase::FlagOff => 2,
+        Phase::Failed => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+/// Where a ReleaseCheck stands, for [`decide::next`].
+pub fn stage_of(status: Option<&ReleaseCheckStatus>) -> Stage {
+    let Some(status) = status else {
+        return Stage::Watching;
+    };
+    match status.phase {
+        None | Some(Phase::Watching) | Some(Phase::Inconclusive) => Stage::Watching,
+        Some(Phase::Acting) => Stage::Claimed {
+            by: status.claimed_by.clone().unwrap_or_default(),
+            at_ms: status
+                .claimed_at
+                .as_deref()
+                .and_then(evidence::parse_rfc3339_ms)
+                .unwrap_or(0),
+        },
+        Some(
+            Phase::Passed
+            | Phase::Failed
+            | Phase::RolledBack
+            | Phase::FlagOff
+            | Phase::Held
+            | Phase::Observed,
+        ) => Stage::Settled,
+    }
+}
+
+fn decide_mode(mode: Mode) -> decide::Mode {
+    match mode {
+        Mode::Act => decide::Mode::Act,
+        Mode::Observe => decide::Mode::Observe,
+    }
+}
+
+fn check_name(check: &ReleaseCheck) -> String {
+    check.metadata.name.clone().unwrap_or_default()
+}
+
+fn params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    }
+}
+
+/// Whether a write lost a race: 409 Conflict, or 422 from a failed JSON Patch `test`.
+fn is_conflict(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == 409 || status.code == 422)
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

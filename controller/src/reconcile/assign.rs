@@ -1,0 +1,207 @@
+//! Roles: what each sidecar is told to do in its Deployment's current release. Pure: a pod, the
+//! release detected for its Deployment and the namespace's pods in, an [`Assignment`] out.
+
+use k8s_openapi::api::core::v1::Pod;
+use ripcord_sidecar::assign::{Assignment, BaselineSources, PrometheusSource, Role};
+use ripcord_sidecar::report;
+
+use crate::crd::ReleaseCheck;
+use crate::release::{POD_TEMPLATE_HASH_LABEL, Release};
+
+/// Port the injected sidecar serves its windows on.
+pub const SIDECAR_PORT: u16 = 9464;
+
+/// Cluster-wide settings that shape every assignment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssignSettings {
+    /// Prometheus HTTP API offered to canaries as a last baseline source, if the cluster has one.
+    pub prometheus_url: Option<String>,
+}
+
+/// The assignment of `pod` in `release` (created at `released_at_ms`), given the pods of the
+/// release's namespace. A pod of the current revision is a canary whose peers are the previous
+/// revision's live pods; a pod of the previous revision is a baseline; any other pod is idle.
+pub fn assign(
+    pod: &Pod,
+    release: &Release,
+    released_at_ms: Option<i64>,
+    pods: &[Pod],
+    settings: &AssignSettings,
+) -> Assignment {
+    let Some(hash) = template_hash(pod) else {
+        return Assignment::idle();
+    };
+    let previous = release.previous.as_ref();
+    let role = if hash == release.current.hash && previous.is_some() {
+        Role::Canary
+    } else if previous.is_some_and(|p| p.hash == hash) {
+        Role::Baseline
+    } else {
+        return Assignment::idle();
+    };
+    let mut assignment = Assignment::idle();
+    assignment.role = role;
+    if role == Role::Canary {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        assignment.release = Some(report::Release {
+            namespace: release.namespace.clone(),
+            deployment: release.deployment.clone(),
+            revision: release.current.number.to_string(),
+            pod: name,
+        });
+        assignment.release_check = Some(ReleaseCheck::name_for(
+            &release.deployment,
+            i64::try_from(release.current.number).unwrap_or(i64::MAX),
+        ));
+        assignment.released_at_ms = released_at_ms;
+        assignment.baseline = baseline(release, pods, settings);
+    }
+    assignment
+}
+
+fn baseline(release: &Release, pods: &[Pod], settings: &AssignSettings) -> BaselineSources {
+    let Some(previous) = &release.previous else {
+        return BaselineSources::default();
+    };
+    let mut peers: Vec<String> = if previous.has_sidecar {
+        pods.iter()
+            .filter(|p| template_hash(p) == Some(previous.hash.as_str()) && serving(p))
+            .filter_map(|p| p.status.as_ref()?.pod_ip.as_deref())
+            .map(peer_url)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    peers.sort();
+    peers.dedup();
+    BaselineSources {
+        peers,
+        snapshot: None,
+        prometheus: settings
+            .prometheus_url
+            .as_ref()
+            .map(|url| PrometheusSource {
+                url: url.clone(),
+                previous_hash: previous.hash.clone(),
+            }),
+    }
+}
+
+fn peer_url(ip: &str) -> String {
+    if ip.contains(':') {
+        format!("http://[{ip}]:{SIDECAR_PORT}")
+    } else {
+        format!("http://{ip}:{SIDECAR_PORT}")
+    }
+}
+
+/// The pod's `pod-template-hash` label, naming its revision.
+pub fn template_hash(pod: &Pod) -> Option<&str> {
+    pod.metadata
+        .labels
+        .as_ref()?
+        .get(POD_TEMPLATE_HASH_LABEL)
+        .map(String::as_str)
+}
+
+/// Whether the pod runs and is not on its way out, so its sidecar can answer.
+fn serving(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::detect;
+    use crate::release::fixtures::{H1, H2, H3, load};
+
+    fn pod(name: &str, hash: &str, ip: &str, phase: &str, deleting: bool) -> Pod {
+        let mut value = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": "shop",
+                "labels": {"app": "checkout", "pod-template-hash": hash}
+            },
+            "status": {"phase": phase, "podIP": ip}
+        });
+        if deleting {
+            value["metadata"]["deletionTimestamp"] = "2026-11-24T10:00:00Z".into();
+        }
+        serde_json::from_value(value).expect("a pod")
+    }
+
+    fn release() -> Release {
+        let fixture = load("history-basic.yaml");
+        detect(&fixture.deployment, &fixture.replica_sets)
+            .expect("valid")
+            .expect("a release")
+    }
+
+    fn pods() -> Vec<Pod> {
+        vec![
+            pod("checkout-new-a", H3, "10.0.0.30", "Running", false),
+            pod("checkout-old-a", H2, "10.0.0.21", "Running", false),
+            pod("checkout-old-b", H2, "fd00::22", "Running", false),
+            pod("checkout-old-c", H2, "10.0.0.23", "Running", true),
+            pod("checkout-old-d", H2, "10.0.0.24", "Pending", false),
+            pod("checkout-ancient", H1, "10.0.0.11", "Running", false),
+        ]
+    }
+
+    #[test]
+    fn a_pod_of_the_new_revision_is_a_canary_whose_peers_are_the_live_previous_pods() {
+        let settings = AssignSettings {
+            prometheus_url: Some("http://prometheus.monitoring:9090".to_string()),
+        };
+        let pods = pods();
+        let assignment = assign(&pods[0], &release(), Some(42), &pods, &settings);
+        assert_eq!(assignment.role, Role::Canary);
+        let named = assignment
+            .release
+            .as_ref()
+            .expect("a canary names its release");
+        assert_eq!(
+            (
+                named.deployment.as_str(),
+                named.revision.as_str(),
+                named.pod.as_str()
+            ),
+            ("checkout", "3", "checkout-new-a")
+        );
+        assert_eq!(assignment.release_check.as_deref(), Some("checkout-3"));
+        assert_eq!(assignment.released_at_ms, Some(42));
+        assert_eq!(
+            assignment.baseline.peers,
+            vec!["http://10.0.0.21:9464", "http://[fd00::22]:9464"]
+        );
+        let prometheus = assignment.baseline.prometheus.expect("prometheus offered");
+        assert_eq!(prometheus.previous_hash, H2);
+    }
+
+    #[test]
+    fn previous_pods_are_baselines_and_older_ones_idle() {
+        let pods = pods();
+        let settings = AssignSettings::default();
+        let baseline = assign(&pods[1], &release(), None, &pods, &settings);
+        assert_eq!(baseline.role, Role::Baseline);
+        assert!(baseline.release.is_none() && baseline.baseline.peers.is_empty());
+        let ancient = assign(&pods[5], &release(), None, &pods, &settings);
+        assert_eq!(ancient, Assignment::idle());
+    }
+
+    #[test]
+    fn a_previous_revision_without_sidecars_offers_no_peers() {
+        let mut release = release();
+        if let Some(previous) = release.previous.as_mut() {
+            previous.has_sidecar = false;
+        }
+        let pods = pods();
+        let assignment = assign(&pods[0], &release, None, &pods, &AssignSettings::default());
+        assert_eq!(assignment.role, Role::Canary);
+        assert!(assignment.baseline.peers.is_empty());
+        assert!(assignment.baseline.prometheus.is_none());
+    }
+}

@@ -1,0 +1,265 @@
+//! Reconciling watched Deployments: detect each release, create its ReleaseCheck, settle
+//! checks whose guard period passed or whose rollback finished, and answer sidecars' questions
+//! about their role from the caches. Only the leader writes; every replica keeps the caches.
+
+pub mod assign;
+pub mod cache;
+mod error;
+pub mod plan;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use ripcord_sidecar::assign::Assignment;
+use tracing::Instrument;
+
+use crate::crd::{ReleaseCheck, status_merge_patch};
+use crate::ops::leader::Leadership;
+use crate::ops::metrics::{Metrics, ReconcileResult};
+use crate::release;
+use assign::AssignSettings;
+use cache::{Caches, ScopeStreams};
+pub use error::{Error, Result};
+use plan::{Observed, Write};
+
+/// How often a Deployment is looked at again with nothing pending.
+const RESYNC: Duration = Duration::from_secs(300);
+
+/// Field manager of the reconciler's writes.
+const FIELD_MANAGER: &str = "ripcord";
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The API client.
+    pub client: kube::Client,
+    /// The caches.
+    pub caches: Caches,
+    /// Whether this replica may write.
+    pub leadership: Leadership,
+    /// The controller's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Settings shaping sidecars' assignments.
+    pub assign: AssignSettings,
+}
+
+impl Context {
+    /// The assignment of the sidecar in pod `namespace/name`, from the caches; idle when the
+    /// pod or its Deployment is unknown or takes part in no release.
+    pub fn assignment(&self, namespace: &str, name: &str) -> Assignment {
+        let Some(pod) = self.caches.pod(namespace, name) else {
+            return Assignment::idle();
+        };
+        let Some((deployment, release)) = self.release_of(&pod) else {
+            return Assignment::idle();
+        };
+        let mut hashes = vec![release.current.hash.as_str()];
+        if let Some(previous) = &release.previous {
+            hashes.push(previous.hash.as_str());
+        }
+        let pods = self.caches.pods_with_hash(namespace, &hashes);
+        let released_at = released_at_ms(&self.caches, &deployment, &release);
+        assign::assign(&pod, &release, released_at, &pods, &self.assign)
+    }
+
+    /// The Deployment the pod belongs to (through its ReplicaSet) and that Deployment's release.
+    pub fn release_of(&self, pod: &Pod) -> Option<(Arc<Deployment>, release::Release)> {
+        let namespace = pod.namespace()?;
+        let rs_owner = pod
+            .owner_references()
+            .iter()
+            .find(|o| o.kind == "ReplicaSet")?;
+        let deployment = self.caches.deployment_owning(&namespace, &rs_owner.name)?;
+        let uid = deployment.metadata.uid.as_deref()?;
+        let replica_sets = self.caches.replica_sets_of(&namespace, uid);
+        let release = release::detect(&deployment, &replica_sets).ok()??;
+        Some((deployment, release))
+    }
+}
+
+fn released_at_ms(
+    caches: &Caches,
+    deployment: &Deployment,
+    release: &release::Release,
+) -> Option<i64> {
+    let uid = deployment.metadata.uid.as_deref()?;
+    caches
+        .replica_sets_of(&release.namespace, uid)
+        .iter()
+        .find(|rs| rs.metadata.name.as_deref() == Some(release.current.replica_set.as_str()))?
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0.as_millisecond())
+}
+
+/// Runs one controller per watched scope until `shutdown` completes.
+pub async fn run(
+    context: Arc<Context>,
+    streams: Vec<ScopeStreams>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
+) {
+    let runs = streams.into_iter().map(|scope| {
+        let context = Arc::clone(&context);
+        let shutdown = shutdown.clone();
+        let span = tracing::info_span!(
+            "controller",
+            namespace = scope.namespace.as_deref().unwrap_or("*")
+        );
+        async move {
+            let others = scope.others.for_each(|()| std::future::ready(()));
+            let controller = Controller::for_stream(scope.deployments, scope.deployment_store)
+                .owns_stream(scope.replica_sets)
+                .graceful_shutdown_on(shutdown)
+                .run(reconcile, error_policy, context)
+                .for_each(|result| {
+                    if let Err(err) = result {
+                        tracing::debug!(error = %err, "reconcile did not complete");
+                    }
+                    std::future::ready(())
+                });
+            tokio::select! {
+                () = controller => {}
+                () = others => {}
+            }
+        }
+        .instrument(span)
+    });
+    futures::future::join_all(runs).await;
+}
+
+/// Reconciles one Deployment.
+pub async fn reconcile(deployment: Arc<Deployment>, context: Arc<Context>) -> Result<Action> {
+    let namespace = deployment.namespace().unwrap_or_default();
+    let name = deployment.name_any();
+    let span = tracing::info_span!("reconcile", %namespace, deployment = %name);
+    let outcome = reconcile_inner(&deployment, &context, &namespace)
+        .instrument(span)
+        .await;
+    context.metrics.reconciled(match &outcome {
+        Ok(_) => ReconcileResult::Ok,
+        Err(Error::Malformed { .. }) => ReconcileResult::Skipped,
+        Err(_) => ReconcileResult::Error,
+    });
+    match outcome {
+        Err(Error::Malformed { object, reason }) => {
+            tracing::warn!(%object, %reason, "skipped a malformed object");
+            Ok(Action::await_change())
+        }
+        other => other,
+    }
+}
+
+async fn reconcile_inner(
+    deployment: &Deployment,
+    context: &Context,
+    namespace: &str,
+) -> Result<Action> {
+    if !context.leadership.is_leader() {
+        return Ok(Action::requeue(Duration::from_secs(15)));
+    }
+    let Some(uid) = deployment.metadata.uid.as_deref() else {
+        return Ok(Action::await_change());
+    };
+    let replica_sets = context.caches.replica_sets_of(namespace, uid);
+    let release = release::detect(deployment, &replica_sets).map_err(|err| Error::Malformed {
+        object: format!("Deployment {namespace}/{}", deployment.name_any()),
+        reason: err.to_string(),
+    })?;
+    let Some(release) = release else {
+        return Ok(Action::requeue(Duration::from_secs(10)));
+    };
+    let checks = context.caches.checks_of(namespace, &release.deployment);
+    let policy = policy_of(deployment);
+    if let Err(reason) = &policy {
+        tracing::warn!(%reason, "the pod template's Ripcord annotations are invalid; not checking this release");
+    }
+    let observed = Observed {
+        release: &release,
+        released_at_ms: released_at_ms(&context.caches, deployment, &release),
+        policy,
+        checks: checks.iter().map(AsRef::as_ref).collect(),
+        now_ms: now_ms(),
+    };
+    let (writes, requeue) = plan::plan(deployment, &observed);
+    for write in writes {
+        apply(&context.client, namespace, &release.deployment, write).await?;
+    }
+    Ok(Action::requeue(requeue.unwrap_or(RESYNC).min(RESYNC)))
+}
+
+async fn apply(
+    client: &kube::Client,
+    namespace: &str,
+    deployment: &str,
+    write: Write,
+) -> Result<()> {
+    let checks: Api<ReleaseCheck> = Api::namespaced(client.clone(), namespace);
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    match write {
+        Write::CreateCheck(check) => {
+            let name = check.name_any();
+            match checks.create(&PostParams::default(), &check).await {
+                Ok(_) => {
+                    tracing::info!(release_check = %name, "release detected; ReleaseCheck created")
+                }
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(source) => return Err(Error::kube("create ReleaseCheck", &name, source)),
+            }
+        }
+        Write::Status { name, status, old } => {
+            let patch = status_merge_patch(old.as_deref(), &status, None)?;
+            checks
+                .patch_status(&name, &params, &Patch::Merge(&patch))
+                .await
+                .map_err(|source| {
+                    Error::kube("update the status of ReleaseCheck", &name, source)
+                })?;
+        }
+        Write::AnnotateDeployment(body) => {
+            let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+            deployments
+                .patch(deployment, &params, &Patch::Merge(&body))
+                .await
+                .map_err(|source| Error::kube("annotate Deployment", deployment, source))?;
+        }
+    }
+    Ok(())
+}
+
+/// The policy the pod template's annotations ask for, or why it is invalid.
+fn policy_of(deployment: &Deployment) -> std::result::Result<crate::crd::PolicySnapshot, String> {
+    let empty = std::collections::BTreeMap::new();
+    let annotations = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref())
+        .unwrap_or(&empty);
+    crate::policy::Policy::from_annotations(annotations)
+        .map(|policy| policy.snapshot())
+        .map_err(|err| err.to_string())
+}
+
+fn error_policy(_deployment: Arc<Deployment>, error: &Error, _context: Arc<Context>) -> Action {
+    tracing::warn!(%error, "reconcile failed; retrying");
+    Action::requeue(if error.is_transient() {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_secs(60)
+    })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

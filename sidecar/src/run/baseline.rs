@@ -1,0 +1,303 @@
+//! A canary's baseline for one judged range `(from, to]`, from the sources its assignment names,
+//! in the assignment's order of preference: the previous revision's sidecars (their windows over
+//! the range, summed; peers that fail are left out), else the snapshot taken at release time
+//! (its observations used oldest first, one per judged range, each once), else Prometheus (over
+//! ranges of at least [`PROMETHEUS_STEP`], so its scrapes fall inside). Nothing usable gives the
+//! reason, which the judge turns into an inconclusive tick.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use super::fetch::Fetcher;
+use super::{Result, RunError};
+use crate::assign::BaselineSources;
+use crate::baseline::{PrometheusBaseline, PrometheusConfig};
+use crate::serve::{MAX_WINDOW_OBSERVATIONS, WINDOW_VERSION, WindowJson};
+use crate::spec::WatchSpec;
+use crate::window::{MetricDelta, Observation, Unavailable, Window};
+
+/// Shortest range judged against Prometheus (a few of its scrape intervals).
+pub(super) const PROMETHEUS_STEP: Duration = Duration::from_secs(30);
+
+/// Largest window answer accepted from a peer or the snapshot, in bytes.
+pub(super) const MAX_WINDOW_BYTES: usize = 8 * 1024 * 1024;
+
+/// Most peer errors quoted in a reason.
+const QUOTED_ERRORS: usize = 3;
+
+/// What one read gave.
+#[derive(Debug)]
+pub(super) enum Read {
+    /// The baseline's deltas over the range, and where they came from.
+    Got {
+        /// One delta per watched metric, at the range's end.
+        observation: Observation,
+        /// `2 of 3 peers`, `snapshot`, `prometheus`.
+        source: String,
+    },
+    /// Only Prometheus is left and the range is still shorter than [`PROMETHEUS_STEP`]: judge
+    /// this range later, together with the next.
+    Wait,
+    /// No source gave anything usable: why.
+    Nothing(String),
+}
+
+/// Where a canary's baseline comes from.
+#[derive(Debug)]
+pub(super) struct BaselineReader {
+    peers: Vec<String>,
+    peer_fetcher: Fetcher,
+    snapshot: Option<Snapshot>,
+    prometheus: Option<PrometheusBaseline>,
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    url: String,
+    fetcher: Fetcher,
+    /// The observations not yet used; `None` until fetched.
+    left: Option<VecDeque<Observation>>,
+}
+
+impl BaselineReader {
+    /// A reader for `sources`: peers fetched with `peer_fetcher`, the snapshot with
+    /// `snapshot_fetcher` (which carries the token when the snapshot is the controller's).
+    pub(super) fn new(
+        sources: &BaselineSources,
+        peer_fetcher: Fetcher,
+        snapshot_fetcher: Fetcher,
+    ) -> Result<Self> {
+        let prometheus = match &sources.prometheus {
+            Some(source) => {
+                let mut config = PrometheusConfig::new(&source.url, &source.previous_hash);
+                config.timeout = peer_fetcher.timeout;
+                Some(
+                    PrometheusBaseline::new(config).map_err(|e| RunError::Decode {
+                        url: source.url.clone(),
+                        reason: format!("unusable Prometheus baseline: {e}"),
+                    })?,
+                )
+            }
+            None => None,
+        };
+        Ok(BaselineReader {
+            peers: sources
+                .peers
+                .iter()
+                .map(|p| p.trim_end_matches('/').to_string())
+                .collect(),
+            peer_fetcher,
+            snapshot: sources.snapshot.as_ref().map(|url| Snapshot {
+                url: url.clone(),
+                fetcher: snapshot_fetcher,
+                left: None,
+            }),
+            prometheus,
+        })
+    }
+
+    /// The baseline over `(from_ms, to_ms]` for the metrics of `spec`.
+    pub(super) async fn read(&mut self, spec: &WatchSpec, from_ms: i64, to_ms: i64) -> Read {
+        let width = spec.metrics.len();
+        let mut reasons = Vec::new();
+        if !self.peers.is_empty() {
+            match self.read_peers(width, from_ms, to_ms).await {
+                Ok(read) => return read,
+                Err(reason) => reasons.push(reason),
+            }
+        }
+        if let Some(snapshot) = &mut self.snapshot {
+            match snapshot.next(width, to_ms).await {
+                Ok(observation) => {
+                    return Read::Got {
+                        observation,
+                        source: "snapshot".to_string(),
+                    };
+                }
+                Err(reason) => reasons.push(reason),
+            }
+        }
+        if let Some(prometheus) = &self.prometheus {
+            let range = Duration::from_millis(u64::try_from(to_ms - from_ms).unwrap_or(0));
+            if range < PROMETHEUS_STEP {
+                return Read::Wait;
+            }
+            let observation = prometheus.observe(spec, to_ms, range).await;
+            match usable(observation) {
+                Ok(observation) => {
+                    return Read::Got {
+                        observation,
+                        source: "prometheus".to_string(),
+                    };
+                }
+                Err(reason) => reasons.push(format!("prometheus: {reason}")),
+            }
+        }
+        if reasons.is_empty() {
+            reasons.push("the assignment names no baseline source".to_string());
+        }
+        Read::Nothing(format!("no baseline: {}", reasons.join("; ")))
+    }
+
+    /// The peers' windows over the range, summed; an error when none gave a usable delta.
+    async fn read_peers(
+        &self,
+        width: usize,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> std::result::Result<Read, String> {
+        let mut fetches = JoinSet::new();
+        for peer in &self.peers {
+            let url = format!("{peer}/v1/window?from={from_ms}&to={to_ms}");
+            let fetcher = self.peer_fetcher.clone();
+            fetches.spawn(async move {
+                let outcome = fetch_window(&fetcher, &url, width).await;
+                (url, outcome)
+            });
+        }
+        let mut observations = Vec::new();
+        let mut answered = 0;
+        let mut errors = Vec::new();
+        while let Some(joined) = fetches.join_next().await {
+            match joined {
+                Ok((_, Ok(window))) => {
+                    answered += 1;
+                    observations.extend(window);
+                }
+                Ok((_, Err(error))) => errors.push(error.to_string()),
+                Err(error) => errors.push(format!("peer fetch task: {error}")),
+            }
+        }
+        let total = self.peers.len();
+        if answered == 0 {
+            let quoted: Vec<_> = errors.iter().take(QUOTED_ERRORS).cloned().collect();
+            return Err(format!(
+                "none of {total} peers answered ({})",
+                quoted.join("; ")
+            ));
+        }
+        let source = format!("{answered} of {total} peers");
+        usable(sum(observations, width, to_ms))
+            .map(|observation| Read::Got {
+                observation,
+                source: source.clone(),
+            })
+            .map_err(|reason| format!("{source} answered, none with usable counts: {reason}"))
+    }
+}
+
+impl Snapshot {
+    /// The next unused snapshot observation, fetching the snapshot the first time.
+    async fn next(&mut self, width: usize, at_ms: i64) -> std::result::Result<Observation, String> {
+        if self.left.is_none() {
+            let url = self.url.clone();
+            let window = fetch_window(&self.fetcher, &url, width)
+                .await
+                .map_err(|e| format!("snapshot: {e}"))?;
+            self.left = Some(window.into());
+        }
+        let left = self.left.get_or_insert_with(VecDeque::new);
+        let observation = left
+            .pop_front()
+            .ok_or_else(|| format!("snapshot {}: every observation already used", self.url))?;
+        Ok(Observation {
+            at_ms,
+            metrics: observation.metrics,
+        })
+    }
+}
+
+/// GETs a window and checks it: right version, one delta per watched metric, well-formed.
+async fn fetch_window(fetcher: &Fetcher, url: &str, width: usize) -> Result<Vec<Observation>> {
+    let refuse = |reason: String| RunError::Decode {
+        url: url.to_string(),
+        reason,
+    };
+    let body = fetcher.get(url).await?;
+    let window: WindowJson =
+        serde_json::from_slice(&body).map_err(|e| refuse(format!("not a window: {e}")))?;
+    if window.version != WINDOW_VERSION {
+        return Err(refuse(format!("window version {:?}", window.version)));
+    }
+    if window.observations.len() > MAX_WINDOW_OBSERVATIONS {
+        return Err(refuse(format!(
+            "{} observations, more than {MAX_WINDOW_OBSERVATIONS}",
+            window.observations.len()
+        )));
+    }
+    window
+        .observations
+        .into_iter()
+        .map(|o| {
+            let o = o.into_observation().map_err(|e| refuse(e.to_string()))?;
+            if o.metrics.len() != width {
+                return Err(refuse(format!(
+                    "it watches {} metrics, this pod {width}: the watch specs differ",
+                    o.metrics.len()
+                )));
+            }
+            Ok(o)
+        })
+        .collect()
+}
+
+/// Sums observations per metric into one observation at `at_ms` (a metric with no usable
+/// delta is unavailable with the latest reason).
+pub(super) fn sum(observations: Vec<Observation>, width: usize, at_ms: i64) -> Observation {
+    let mut window = Window::new(observations.len());
+    for observation in observations {
+        window.push(observation);
+    }
+    let mut totals = window.sum(i64::MIN, i64::MAX).into_iter();
+    let metrics = (0..width)
+        .map(|_| match totals.next() {
+            Some(range) => range.total.unwrap_or_else(|| {
+                MetricDelta::Unavailable(range.last_unavailable.unwrap_or_else(nothing_in_range))
+            }),
+            None => MetricDelta::Unavailable(nothing_in_range()),
+        })
+        .collect();
+    Observation { at_ms, metrics }
+}
+
+fn nothing_in_range() -> Unavailable {
+    Unavailable::ScrapeFailed("no observation in the range".to_string())
+}
+
+/// The observation when at least one metric has a usable delta, else the first reason.
+fn usable(observation: Observation) -> std::result::Result<Observation, String> {
+    if observation
+        .metrics
+        .iter()
+        .any(|m| !matches!(m, MetricDelta::Unavailable(_)))
+    {
+        return Ok(observation);
+    }
+    Err(match observation.metrics.first() {
+        Some(MetricDelta::Unavailable(reason)) => format!("{reason:?}"),
+        _ => "no metrics".to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ratio(at_ms: i64, events: f64, trials: f64) -> Observation {
+        Observation {
+            at_ms,
+            metrics: vec![MetricDelta::Ratio { events, trials }],
+        }
+    }
+
+    #[test]
+    fn peers_observations_add_up_and_an_empty_range_is_unavailable() {
+        let summed = sum(vec![ratio(1, 1.0, 10.0), ratio(2, 2.0, 30.0)], 1, 5);
+        assert_eq!(summed, ratio(5, 3.0, 40.0));
+        let empty = sum(Vec::new(), 1, 5);
+        assert!(matches!(empty.metrics[0], MetricDelta::Unavailable(_)));
+        assert!(usable(empty).is_err());
+    }
+}

@@ -1,0 +1,511 @@
+//! `ripcord-sidecar run` against real local servers: app exporters, peer sidecars that are
+//! themselves `run` instances, and a fake controller over HTTPS (a throwaway CA) that serves an
+//! assignment and records the verdicts posted to it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use ripcord_controller::decode_verdict;
+use ripcord_sidecar::assign::{ASSIGNMENT_VERSION, Assignment, BaselineSources, Role};
+use ripcord_sidecar::report::{Release, VerdictReport};
+use ripcord_sidecar::run::{self, RunArgs, Running};
+use ripcord_sidecar::serve::{ObservationJson, WINDOW_VERSION, WindowJson};
+use ripcord_sidecar::verdict::Decision;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+const SPEC: &str = r#"errors: http_requests_total{code=~"5.."} / http_requests_total max +50%"#;
+
+/// An app exporter whose counters grow by 200 requests per scrape, `errors_per_200` of them 500s.
+async fn exporter(errors_per_200: u64) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let scrapes = Arc::new(AtomicU64::new(0));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let scrapes = Arc::clone(&scrapes);
+            let service = service_fn(move |_: Request<hyper::body::Incoming>| {
+                let n = scrapes.fetch_add(1, Ordering::Relaxed) + 1;
+                let errors = n * errors_per_200;
+                let text = format!(
+                    "# TYPE http_requests_total counter\n\
+                     http_requests_total{{code=\"200\"}} {}\n\
+                     http_requests_total{{code=\"500\"}} {errors}\n",
+                    n * 200 - errors
+                );
+                async move { Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from(text)))) }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    addr
+}
+
+/// A directory of its own for each test.
+fn dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ripcord-run-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Writes the downward API's annotations file with `watch` as `ripcord.dev/watch`.
+fn write_annotations(path: &Path, watch: &str) {
+    let text = format!("app=\"checkout\"\nripcord.dev/watch={watch:?}\n");
+    std::fs::write(path, text).expect("write annotations");
+}
+
+/// Settings for a sidecar on a free port scraping `target` every 100 ms.
+fn args(target: SocketAddr, annotations: PathBuf) -> RunArgs {
+    RunArgs {
+        target: format!("http://{target}/metrics"),
+        listen: "127.0.0.1:0".parse().expect("address"),
+        annotations_file: annotations,
+        watch: None,
+        controller_url: None,
+        token_file: PathBuf::from("/nonexistent/token"),
+        controller_ca: None,
+        pod_name: Some("checkout-7-abc".to_string()),
+        pod_namespace: Some("shop".to_string()),
+        pod_ip: Some("127.0.0.1".to_string()),
+        interval: Duration::from_millis(100),
+        scrape_timeout: Duration::from_millis(100),
+        assignment_interval: Duration::from_millis(200),
+        alpha: 0.01,
+    }
+}
+
+/// A peer: a sidecar of the previous revision, idle, serving its window.
+async fn peer(errors_per_200: u64) -> Running {
+    let app = exporter(errors_per_200).await;
+    let mut peer = args(app, PathBuf::from("/nonexistent/annotations"));
+    peer.watch = Some(SPEC.to_string());
+    run::start(&peer).await.expect("peer starts")
+}
+
+fn release() -> Release {
+    Release {
+        namespace: "shop".to_string(),
+        deployment: "checkout".to_string(),
+        revision: "7".to_string(),
+        pod: "checkout-7-abc".to_string(),
+    }
+}
+
+fn canary(peers: Vec<String>) -> Assignment {
+    Assignment {
+        version: ASSIGNMENT_VERSION.to_string(),
+        role: Role::Canary,
+        release: Some(release()),
+        release_check: Some("checkout-7".to_string()),
+        released_at_ms: None,
+        baseline: BaselineSources {
+            peers,
+            ..BaselineSources::default()
+        },
+    }
+}
+
+/// A throwaway CA and a certificate for 127.0.0.1 it signed: (CA PEM, TLS acceptor).
+fn tls() -> (String, TlsAcceptor) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca =
+        rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().expect("key"))
+            .expect("CA");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("leaf params")
+        .signed_by(&key, &ca)
+        .expect("leaf");
+    let private = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der().clone()], private)
+    .expect("server config");
+    (ca.pem(), TlsAcceptor::from(Arc::new(config)))
+}
+
+/// What the fake controller serves.
+struct Bodies {
+    assignment: Vec<u8>,
+    snapshot: Vec<u8>,
+}
+
+/// A report the controller received, with the token it carried.
+#[derive(Debug, Clone)]
+struct Received {
+    authorization: String,
+    report: VerdictReport,
+}
+
+/// The fake controller: HTTPS, serves `assignment` to the bearer of the token file's current
+/// content (401 to anyone else), decodes and records every verdict posted.
+struct Controller {
+    addr: SocketAddr,
+    ca_pem: String,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Controller {
+    async fn start(assignment: Assignment, token_file: PathBuf) -> Controller {
+        Controller::with_snapshot(|_| assignment, token_file, Vec::new()).await
+    }
+
+    /// A controller that also serves `snapshot` at `/v1/snapshot`; `assignment` is given the
+    /// controller's base URL.
+    async fn with_snapshot(
+        assignment: impl FnOnce(&str) -> Assignment,
+        token_file: PathBuf,
+        snapshot: Vec<u8>,
+    ) -> Controller {
+        let (ca_pem, acceptor) = tls();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Arc::clone(&received);
+        let assignment = assignment(&format!("https://{addr}"));
+        let bodies = Arc::new(Bodies {
+            assignment: serde_json::to_vec(&assignment).expect("encode"),
+            snapshot,
+        });
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let recorded = Arc::clone(&recorded);
+                let bodies = Arc::clone(&bodies);
+                let token_file = token_file.clone();
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = service_fn(move |request| {
+                        answer(
+                            request,
+                            Arc::clone(&bodies),
+                            token_file.clone(),
+                            Arc::clone(&recorded),
+                        )
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Controller {
+            addr,
+            ca_pem,
+            received,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+}
+
+async fn answer(
+    request: Request<hyper::body::Incoming>,
+    bodies: Arc<Bodies>,
+    token_file: PathBuf,
+    recorded: Arc<Mutex<Vec<Received>>>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let authorization = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let token = std::fs::read_to_string(&token_file).unwrap_or_default();
+    let reply = |status: StatusCode, body: Vec<u8>| {
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        Ok(response)
+    };
+    if authorization != format!("Bearer {}", token.trim()) {
+        return reply(StatusCode::UNAUTHORIZED, Vec::new());
+    }
+    match (request.method().clone(), request.uri().path()) {
+        (Method::GET, "/v1/assignment") => reply(StatusCode::OK, bodies.assignment.clone()),
+        (Method::GET, "/v1/snapshot") => reply(StatusCode::OK, bodies.snapshot.clone()),
+        (Method::POST, "/v1/verdicts") => {
+            let body = request.into_body().collect().await?.to_bytes();
+            let report = decode_verdict(&body).expect("the controller decodes the report");
+            recorded.lock().expect("lock").push(Received {
+                authorization,
+                report,
+            });
+            reply(StatusCode::ACCEPTED, Vec::new())
+        }
+        _ => reply(StatusCode::NOT_FOUND, Vec::new()),
+    }
+}
+
+/// Waits up to 30 s for `found` to give something.
+async fn eventually<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = found() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A canary sidecar reporting to `controller`, its token in `token`.
+async fn canary_sidecar(test: &str, errors_per_200: u64, controller: &Controller) -> Running {
+    let dir = dir(test);
+    let annotations = dir.join("annotations");
+    write_annotations(&annotations, SPEC);
+    let mut settings = args(exporter(errors_per_200).await, annotations);
+    settings.controller_url = Some(controller.url());
+    settings.controller_ca = Some(controller.ca_pem.clone());
+    settings.token_file = dir.join("token");
+    run::start(&settings).await.expect("canary starts")
+}
+
+fn token_file(test: &str, token: &str) -> PathBuf {
+    let path = dir(test).join("token");
+    std::fs::write(&path, format!("{token}\n")).expect("write token");
+    path
+}
+
+#[tokio::test]
+async fn a_canary_catches_a_regression_against_its_peers_and_reports_fail_with_its_token() {
+    let peers = [peer(2).await, peer(2).await];
+    let peer_urls = peers
+        .iter()
+        .map(|p| format!("http://{}", p.addr()))
+        .collect();
+    let token = token_file("fail", "token-one");
+    let controller = Controller::start(canary(peer_urls), token.clone()).await;
+    let sidecar = canary_sidecar("fail", 60, &controller).await;
+
+    let failed = eventually("a fail report", || {
+        let received = controller.received();
+        received
+            .iter()
+            .find(|r| r.report.verdict.decision == Decision::Fail)
+            .cloned()
+    })
+    .await;
+    assert_eq!(failed.authorization, "Bearer token-one");
+    assert_eq!(failed.report.release, release());
+    assert!(
+        failed.report.verdict.reason.contains("errors"),
+        "{}",
+        failed.report.verdict.reason
+    );
+    let status = sidecar.status();
+    assert_eq!(status.role, Role::Canary);
+    assert_eq!(
+        status.baseline.as_deref(),
+        Some("2 of 2 peers"),
+        "{status:?}"
+    );
+    let served = sidecar.state().verdict().expect("a verdict is served");
+    assert_eq!(served.decision, Decision::Fail);
+
+    std::fs::write(&token, "token-two").expect("rotate the token");
+    let seen = controller.received().len();
+    eventually("a report with the rotated token", || {
+        controller.received()[seen..]
+            .iter()
+            .find(|r| r.authorization == "Bearer token-two")
+            .cloned()
+    })
+    .await;
+    let sequences: Vec<u64> = controller
+        .received()
+        .iter()
+        .map(|r| r.report.sequence)
+        .collect();
+    assert!(
+        sequences.windows(2).all(|w| w[0] < w[1]),
+        "sequences must increase: {sequences:?}"
+    );
+    sidecar.stop().await;
+    for peer in peers {
+        peer.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn peers_down_give_an_inconclusive_report_saying_why() {
+    let mut gone = Vec::new();
+    for _ in 0..2 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        gone.push(format!(
+            "http://{}",
+            listener.local_addr().expect("address")
+        ));
+    }
+    let token = token_file("peers-down", "token");
+    let controller = Controller::start(canary(gone), token).await;
+    let sidecar = canary_sidecar("peers-down", 60, &controller).await;
+
+    let report = eventually("an inconclusive report after a scrape", || {
+        controller
+            .received()
+            .into_iter()
+            .find(|r| r.report.verdict.reason.contains("none of 2 peers answered"))
+    })
+    .await;
+    assert_eq!(report.report.verdict.decision, Decision::Inconclusive);
+    assert!(
+        report.report.verdict.reason.contains("connect"),
+        "{}",
+        report.report.verdict.reason
+    );
+    assert!(
+        controller
+            .received()
+            .iter()
+            .all(|r| r.report.verdict.decision == Decision::Inconclusive),
+        "no baseline is never a fail or a pass"
+    );
+    sidecar.stop().await;
+}
+
+#[tokio::test]
+async fn a_controller_that_never_answers_does_not_stall_scraping() {
+    // Accepts connections and never says a word.
+    let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = silent.local_addr().expect("address");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let test = dir("silent");
+    let annotations = test.join("annotations");
+    write_annotations(&annotations, SPEC);
+    let mut settings = args(exporter(2).await, annotations);
+    settings.controller_url = Some(format!("https://{addr}"));
+    settings.token_file = token_file("silent", "token");
+    let sidecar = run::start(&settings).await.expect("starts");
+
+    let failing = eventually("an assignment poll that timed out", || {
+        let status = sidecar.status();
+        status.assignment_error.is_some().then_some(status)
+    })
+    .await;
+    eventually("scraping goes on while the controller hangs", || {
+        let status = sidecar.status();
+        (status.scrapes >= failing.scrapes + 10 && status.assignment_error.is_some()).then_some(())
+    })
+    .await;
+    let (observations, _) = sidecar.state().observations(0, i64::MAX, 10_000);
+    assert!(
+        observations.len() >= 10,
+        "{} observations",
+        observations.len()
+    );
+    assert_eq!(sidecar.status().role, Role::Idle);
+    sidecar.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_annotation_is_reported_and_the_previous_spec_kept() {
+    let test = dir("bad-spec");
+    let annotations = test.join("annotations");
+    write_annotations(&annotations, SPEC);
+    let sidecar = run::start(&args(exporter(2).await, annotations.clone()))
+        .await
+        .expect("starts");
+    eventually("scraping with the first spec", || {
+        (sidecar.status().scrapes >= 2).then_some(())
+    })
+    .await;
+
+    write_annotations(&annotations, &SPEC.replace("max", "maks"));
+    let error = eventually("the typo reported", || sidecar.status().spec_error).await;
+    assert!(
+        error.contains("ripcord.dev/watch") && error.contains("line 1, column"),
+        "{error}"
+    );
+    let before = sidecar.status().scrapes;
+    eventually("scraping goes on with the old spec", || {
+        (sidecar.status().scrapes >= before + 3).then_some(())
+    })
+    .await;
+    let (observations, _) = sidecar.state().observations(0, i64::MAX, 10_000);
+    let latest = observations.last().expect("observations");
+    assert_eq!(latest.metrics.len(), 1, "still the old spec's one metric");
+    assert!(
+        !matches!(
+            latest.metrics[0],
+            ripcord_sidecar::window::MetricDelta::Unavailable(_)
+        ),
+        "{latest:?}"
+    );
+
+    write_annotations(&annotations, SPEC);
+    eventually("the fix clears the error", || {
+        sidecar.status().spec_error.is_none().then_some(())
+    })
+    .await;
+    sidecar.stop().await;
+}
+
+#[tokio::test]
+async fn with_no_peer_left_the_snapshot_is_the_baseline() {
+    let previous = peer(2).await;
+    eventually("the previous revision's window fills", || {
+        let (held, _) = previous.state().observations(0, i64::MAX, 10_000);
+        (held.len() >= 40).then_some(())
+    })
+    .await;
+    let (held, _) = previous.state().observations(0, i64::MAX, 10_000);
+    previous.stop().await;
+    let snapshot = WindowJson {
+        version: WINDOW_VERSION.to_string(),
+        from_ms: 0,
+        to_ms: i64::MAX,
+        truncated: false,
+        observations: held.iter().map(ObservationJson::from).collect(),
+    };
+    let token = token_file("snapshot", "token");
+    let controller = Controller::with_snapshot(
+        |base| {
+            let mut assignment = canary(Vec::new());
+            assignment.baseline.snapshot = Some(format!("{base}/v1/snapshot"));
+            assignment
+        },
+        token,
+        serde_json::to_vec(&snapshot).expect("encode"),
+    )
+    .await;
+    let sidecar = canary_sidecar("snapshot", 60, &controller).await;
+
+    eventually("a fail report against the snapshot", || {
+        controller
+            .received()
+            .into_iter()
+            .find(|r| r.report.verdict.decision == Decision::Fail)
+    })
+    .await;
+    assert_eq!(sidecar.status().baseline.as_deref(), Some("snapshot"));
+    sidecar.stop().await;
+}

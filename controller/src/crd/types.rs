@@ -1,7 +1,6 @@
 //! The `ReleaseCheck` spec and status types. Every field's `///` is its schema description.
 
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::{CustomResource, Resource};
+use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -480,18 +479,6 @@ impl ReleaseCheckStatus {
 pub const MAX_ACTIONS: usize = 32;
 
 impl ReleaseCheck {
-    /// A new `ReleaseCheck` for a release of `deployment`: named by [`ReleaseCheck::name_for`],
-    /// in the Deployment's namespace, owned by it (deleted with it; not a controller reference).
-    pub fn for_release(deployment: &Deployment, spec: ReleaseCheckSpec) -> Self {
-        let mut check = ReleaseCheck::new(&Self::name_for(&spec.deployment, spec.revision), spec);
-        check
-            .metadata
-            .namespace
-            .clone_from(&deployment.metadata.namespace);
-        check.metadata.owner_references = deployment.owner_ref(&()).map(|owner| vec![owner]);
-        check
-    }
-
     /// The name of the `ReleaseCheck` of a Deployment's revision: `<deployment>-<revision>`,
     /// shortened with a stable hash when that would exceed the 253 characters of an object name.
     pub fn name_for(deployment: &str, revision: i64) -> String {
@@ -580,25 +567,6 @@ mod tests {
             serde_json::from_str(r#"{"phase":"Watching"}"#).expect("minimal status");
         assert_eq!(status.phase, Some(Phase::Watching));
         assert!(status.metrics.is_empty() && status.timeline == Timeline::default());
-    }
-
-    #[test]
-    fn a_release_check_lives_with_its_deployment() {
-        let deployment: Deployment = serde_json::from_value(serde_json::json!({
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "checkout", "namespace": "shop", "uid": "0b5c-77"},
-        }))
-        .expect("a Deployment");
-        let check = ReleaseCheck::for_release(&deployment, spec());
-        assert_eq!(check.metadata.name.as_deref(), Some("checkout-7"));
-        assert_eq!(check.metadata.namespace.as_deref(), Some("shop"));
-        let owners = check.metadata.owner_references.expect("an owner");
-        assert_eq!(
-            (owners[0].kind.as_str(), owners[0].uid.as_str()),
-            ("Deployment", "0b5c-77")
-        );
-        assert_eq!(owners[0].controller, None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::crd::{
     CONDITION_POLICY_VALID, Condition, ConditionStatus, Mode, PolicySnapshot, RegressionStep,
 };
 
-pub use flag::{FlagRef, FlagScheme, MAX_FLAG_URL_BYTES};
+pub use flag::{FlagRef, FlagScheme};
 
 /// The watch spec (required).
 pub const ANNOTATION_WATCH: &str = "ripcord.dev/watch";

@@ -148,4 +148,47 @@ mod tests {
             assert_eq!(applied, new, "diff {diff}");
         }
     }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (0i64..5).prop_map(Value::from),
+            "[ab]".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+                proptest::collection::btree_map("[abc]", inner, 0..4)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Drops `null` members, which a merge patch cannot express as values (it reads them as
+    /// removals); a status never serialises them.
+    fn without_nulls(value: Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k, without_nulls(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn applying_the_diff_to_old_gives_new(old in json_value(), new in json_value()) {
+            let new = without_nulls(new);
+            let mut applied = old.clone();
+            if let Some(diff) = merge_diff(&old, &new) {
+                apply(&mut applied, &diff);
+            }
+            proptest::prop_assert_eq!(applied, new);
+        }
+    }
 }

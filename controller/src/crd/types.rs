@@ -32,6 +32,7 @@ const MAX_NAME_LEN: usize = 253;
     printcolumn = r#"{"name":"Revision","type":"integer","jsonPath":".spec.revision","description":"The Deployment revision judged"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase","description":"Where the check is in its life"}"#,
     printcolumn = r#"{"name":"Verdict","type":"string","jsonPath":".status.verdict","description":"The latest overall decision"}"#,
+    selectable = ".spec.deployment",
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -369,6 +370,27 @@ pub enum ActionKind {
     Hold,
     /// A notification was sent.
     Notify,
+}
+
+impl From<ActionKind> for crate::ops::metrics::ActionKind {
+    fn from(kind: ActionKind) -> Self {
+        match kind {
+            ActionKind::FlagOff => Self::Flag,
+            ActionKind::Rollback => Self::Rollback,
+            ActionKind::Hold => Self::Hold,
+            ActionKind::Notify => Self::Notify,
+        }
+    }
+}
+
+impl From<Decision> for crate::ops::metrics::VerdictDecision {
+    fn from(decision: Decision) -> Self {
+        match decision {
+            Decision::Pass => Self::Pass,
+            Decision::Fail => Self::Fail,
+            Decision::Inconclusive => Self::Inconclusive,
+        }
+    }
 }
 
 /// Outcome of an action.

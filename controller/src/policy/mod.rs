@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use ripcord_sidecar::spec::{SpecError, WatchSpec, parse_watch};
 
-use crate::crd::{Mode, PolicySnapshot, RegressionStep};
+use crate::crd::{
+    CONDITION_POLICY_VALID, Condition, ConditionStatus, Mode, PolicySnapshot, RegressionStep,
+};
 
-pub use flag::{FlagRef, FlagScheme, MAX_FLAG_URL_BYTES};
+pub use flag::{FlagRef, FlagScheme};
 
 /// The watch spec (required).
 pub const ANNOTATION_WATCH: &str = "ripcord.dev/watch";
@@ -57,6 +59,50 @@ pub enum Error {
         /// What is wrong, with what is expected.
         message: String,
     },
+}
+
+impl Error {
+    /// A CamelCase reason code for Events and conditions.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Missing { .. } => "AnnotationMissing",
+            Error::Watch(_) => "WatchSpecInvalid",
+            Error::Invalid { .. } => "AnnotationInvalid",
+        }
+    }
+
+    /// The annotation at fault.
+    pub fn annotation(&self) -> &'static str {
+        match self {
+            Error::Missing { annotation, .. } | Error::Invalid { annotation, .. } => annotation,
+            Error::Watch(_) => ANNOTATION_WATCH,
+        }
+    }
+}
+
+/// The `PolicyValid` condition of a `ReleaseCheck` for the outcome of reading its annotations,
+/// set at `at` (RFC 3339) for `observed_generation`.
+pub fn policy_condition(
+    result: &Result<Policy>,
+    at: String,
+    observed_generation: Option<i64>,
+) -> Condition {
+    let (status, reason, message) = match result {
+        Ok(_) => (
+            ConditionStatus::True,
+            "Parsed",
+            "the ripcord.dev annotations parsed".to_string(),
+        ),
+        Err(error) => (ConditionStatus::False, error.reason(), error.to_string()),
+    };
+    Condition {
+        type_: CONDITION_POLICY_VALID.to_string(),
+        status,
+        reason: reason.to_string(),
+        message,
+        last_transition_time: at,
+        observed_generation,
+    }
 }
 
 /// Result alias of the `policy` module.

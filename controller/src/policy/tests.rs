@@ -129,7 +129,7 @@ fn every_flag_scheme_is_recognised() {
             FlagScheme::OpenFeature,
         ),
         (
-            "unleash+https://unleash.example/default/new-checkout?env=production",
+            "unleash+https://unleash.example/api/admin/projects/default/features/new-checkout?environment=production",
             FlagScheme::Unleash,
         ),
         (
@@ -147,29 +147,31 @@ fn every_flag_scheme_is_recognised() {
     }
 }
 
+/// The policy refuses what the flag clients could not act on, naming the annotation; the
+/// flags module's own tests cover each way a URL can be wrong.
 #[test]
-fn bad_flag_urls_say_what_is_expected() {
+fn bad_flag_urls_name_the_annotation_and_the_url() {
     let cases = [
         ("http://flags.example/x", "unknown scheme \"http\""),
-        ("new-checkout", "is not a URL"),
+        ("new-checkout", "no scheme"),
         (
             "openfeature://checkout/new-checkout",
-            "does not name a flag",
+            "expected openfeature://",
         ),
-        ("openfeature:///flags/x", "names no host"),
-        ("unleash+https://u.example/default/x", "?env=<environment>"),
-        ("launchdarkly://shop//x", "does not name a flag"),
-        ("webhook+https://a b", "no spaces"),
+        ("launchdarkly://shop//x", "environment key is empty"),
     ];
     for (url, expected) in cases {
         let error = error_of(&[(ANNOTATION_ON_REGRESSION, "flag"), (ANNOTATION_FLAG, url)]);
         let text = error.to_string();
-        assert!(text.starts_with("annotation ripcord.dev/flag: "), "{text}");
+        assert!(
+            text.starts_with(&format!("annotation ripcord.dev/flag: {url:?}: ")),
+            "{text}"
+        );
         assert!(text.contains(expected), "{url}: {text}");
     }
-    let long = format!("webhook+https://h/{}", "x".repeat(MAX_FLAG_URL_BYTES));
+    let long = format!("webhook+https://h/{}", "x".repeat(4096));
     let error = FlagRef::parse(&long).expect_err("too long");
-    assert!(error.to_string().contains("more than the 2048"), "{error}");
+    assert!(error.to_string().contains("longer than"), "{error}");
 }
 
 #[test]
@@ -264,4 +266,71 @@ fn guard_periods_read_in_friendly_and_iso_forms() {
             .unwrap_or_else(|error| panic!("{text}: {error}"));
         assert_eq!(policy.watch_for, Duration::from_secs(seconds), "{text}");
     }
+}
+
+proptest::proptest! {
+    /// Untrusted annotations never panic: any value of any annotation gives a policy or an
+    /// error naming an annotation.
+    #[test]
+    fn any_annotation_values_give_a_policy_or_a_named_error(
+        watch in proptest::option::of(".{0,200}"),
+        steps in proptest::option::of("(flag|rollback|,| |[a-z]){0,30}"),
+        flag in proptest::option::of("((openfeature|unleash\\+https|launchdarkly|webhook\\+https)://)?[a-z/?=#&. ]{0,60}"),
+        mode in proptest::option::of(".{0,20}"),
+        watch_for in proptest::option::of("[-0-9a-zA-Z. ]{0,20}"),
+    ) {
+        let mut annotations = BTreeMap::new();
+        for (key, value) in [
+            (ANNOTATION_WATCH, watch),
+            (ANNOTATION_ON_REGRESSION, steps),
+            (ANNOTATION_FLAG, flag),
+            (ANNOTATION_MODE, mode),
+            (ANNOTATION_WATCH_FOR, watch_for),
+        ] {
+            if let Some(value) = value {
+                annotations.insert(key.to_string(), value);
+            }
+        }
+        match Policy::from_annotations(&annotations) {
+            Ok(policy) => {
+                proptest::prop_assert!(!policy.on_regression.is_empty());
+                proptest::prop_assert_eq!(
+                    policy.flag.is_some(),
+                    policy.on_regression.contains(&RegressionStep::Flag)
+                );
+                proptest::prop_assert!((MIN_WATCH_FOR..=MAX_WATCH_FOR).contains(&policy.watch_for));
+            }
+            Err(error) => {
+                proptest::prop_assert!(error.to_string().starts_with("annotation ripcord.dev/"), "{}", error);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_policy_condition_carries_the_reason_and_the_error() {
+    let at = "2026-11-24T18:00:00Z".to_string();
+    let good = policy_condition(&Policy::from_annotations(&with(&[])), at.clone(), Some(3));
+    assert_eq!(
+        (good.status, good.reason.as_str()),
+        (ConditionStatus::True, "Parsed")
+    );
+    assert_eq!(good.observed_generation, Some(3));
+    let result = Policy::from_annotations(&with(&[(ANNOTATION_MODE, "loud")]));
+    let bad = policy_condition(&result, at, Some(3));
+    assert_eq!(bad.type_, CONDITION_POLICY_VALID);
+    assert_eq!(
+        (bad.status, bad.reason.as_str()),
+        (ConditionStatus::False, "AnnotationInvalid")
+    );
+    assert!(
+        bad.message.contains("ripcord.dev/mode") && bad.message.contains("\"loud\""),
+        "{}",
+        bad.message
+    );
+    let watch = Policy::from_annotations(&BTreeMap::new()).expect_err("no watch");
+    assert_eq!(
+        (watch.reason(), watch.annotation()),
+        ("AnnotationMissing", ANNOTATION_WATCH)
+    );
 }

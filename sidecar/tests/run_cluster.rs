@@ -293,10 +293,14 @@ fn token_file(test: &str, token: &str) -> PathBuf {
 #[tokio::test]
 async fn a_canary_catches_a_regression_against_its_peers_and_reports_fail_with_its_token() {
     let peers = [peer(2).await, peer(2).await];
-    let peer_urls = peers
+    let mut peer_urls: Vec<String> = peers
         .iter()
         .map(|p| format!("http://{}", p.addr()))
         .collect();
+    // A third peer is gone already: the other two make the baseline.
+    let gone = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    peer_urls.push(format!("http://{}", gone.local_addr().expect("address")));
+    drop(gone);
     let token = token_file("fail", "token-one");
     let controller = Controller::start(canary(peer_urls), token.clone()).await;
     let sidecar = canary_sidecar("fail", 60, &controller).await;
@@ -320,7 +324,7 @@ async fn a_canary_catches_a_regression_against_its_peers_and_reports_fail_with_i
     assert_eq!(status.role, Role::Canary);
     assert_eq!(
         status.baseline.as_deref(),
-        Some("2 of 2 peers"),
+        Some("2 of 3 peers"),
         "{status:?}"
     );
     let served = sidecar.state().verdict().expect("a verdict is served");

@@ -373,3 +373,53 @@ impl RunError {
         matches!(self, RunError::Ca(_) | RunError::Setting { .. })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn defaults_follow_the_container_contract() {
+        let args = Cli::try_parse_from(["ripcord-sidecar"])
+            .expect("defaults")
+            .run;
+        assert_eq!(args.target, "http://127.0.0.1:8080/metrics");
+        assert_eq!(args.listen.to_string(), "0.0.0.0:9464");
+        assert_eq!(
+            args.annotations_file,
+            PathBuf::from("/etc/ripcord/podinfo/annotations")
+        );
+        assert_eq!(
+            args.token_file,
+            PathBuf::from("/var/run/secrets/ripcord/token")
+        );
+        assert_eq!(args.interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn controller_urls_are_checked_and_trimmed() {
+        let tls = Tls::with_web_roots().expect("web roots");
+        let parse = |url: &str| {
+            let mut args = Cli::try_parse_from(["ripcord-sidecar"])
+                .expect("defaults")
+                .run;
+            args.controller_url = Some(url.to_string());
+            args.controller(&tls)
+        };
+        let base = parse("https://ripcord-controller.ripcord.svc:8443/").expect("https");
+        assert_eq!(
+            base.as_deref(),
+            Some("https://ripcord-controller.ripcord.svc:8443")
+        );
+        let refused = parse("ripcord-controller:8443").expect_err("no scheme");
+        assert!(refused.is_bad_input(), "{refused}");
+        assert!(refused.to_string().contains("RIPCORD_CONTROLLER_URL"));
+    }
+}

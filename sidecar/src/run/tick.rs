@@ -42,6 +42,8 @@ pub(super) struct Loop {
     spec_source: SpecSource,
     watched: Option<Watched>,
     canary: Option<Canary>,
+    /// An assignment this loop could not act on, so that it is logged once, not every tick.
+    refused: Option<Assignment>,
     /// The next report's sequence number must be at least this (monotone across reporters).
     next_sequence: u64,
 }
@@ -91,6 +93,7 @@ impl Loop {
             spec_source: SpecSource::new(args.spec_origin()),
             watched: None,
             canary: None,
+            refused: None,
             next_sequence: 0,
         })
     }
@@ -151,6 +154,7 @@ impl Loop {
                     spec,
                 });
                 self.end_canary();
+                self.refused = None;
             }
             SpecEvent::Refused(error) => {
                 let kept = if self.watched.is_some() {
@@ -172,7 +176,7 @@ impl Loop {
             .canary
             .as_ref()
             .is_some_and(|c| c.assignment == assignment);
-        if same {
+        if same || self.refused.as_ref() == Some(&assignment) {
             return;
         }
         self.end_canary();
@@ -182,9 +186,15 @@ impl Loop {
         let Some(watched) = &self.watched else {
             return;
         };
-        match self.start_canary(assignment, &watched.spec) {
-            Ok(canary) => self.canary = Some(canary),
-            Err(error) => tracing::error!(%error, "cannot judge as a canary"),
+        match self.start_canary(assignment.clone(), &watched.spec) {
+            Ok(canary) => {
+                self.canary = Some(canary);
+                self.refused = None;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot judge as a canary until the assignment changes");
+                self.refused = Some(assignment);
+            }
         }
     }
 

@@ -146,6 +146,10 @@ pub struct RunArgs {
     /// Time between assignment polls while the controller answers.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub assignment_interval: Duration,
+    /// Shortest range judged against a Prometheus baseline (a few of its scrape intervals, so
+    /// that its `increase` has samples to work with).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub prometheus_step: Duration,
     /// Family-wise bound on the probability of ever raising a false alarm.
     #[arg(long, env = "RIPCORD_ALPHA", default_value_t = 0.01)]
     pub alpha: f64,

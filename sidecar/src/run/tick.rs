@@ -33,6 +33,7 @@ pub(super) struct Loop {
     interval: Duration,
     lag: Duration,
     alpha: f64,
+    prometheus_step: Duration,
     controller: Option<String>,
     token_file: std::path::PathBuf,
     tls: Tls,
@@ -84,6 +85,7 @@ impl Loop {
             interval: args.interval,
             lag: args.scrape_timeout,
             alpha: args.alpha,
+            prometheus_step: args.prometheus_step,
             controller,
             token_file: args.token_file.clone(),
             tls,
@@ -219,7 +221,12 @@ impl Loop {
                 .map(|_| self.token_file.clone()),
             ..peer_fetcher.clone()
         };
-        let baseline = BaselineReader::new(&assignment.baseline, peer_fetcher, snapshot_fetcher)?;
+        let baseline = BaselineReader::new(
+            &assignment.baseline,
+            peer_fetcher,
+            snapshot_fetcher,
+            self.prometheus_step,
+        )?;
         let first_sequence = self.next_sequence.max(unix_millis());
         let reporter = match (&self.controller, &assignment.release) {
             (Some(base), Some(release)) => Some(self.reporter(base, release, first_sequence)?),

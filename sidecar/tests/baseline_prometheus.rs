@@ -8,20 +8,21 @@
 //! (`apt-get install -y prometheus`; `RIPCORD_PROMETHEUS` overrides the path). CI sets
 //! `RIPCORD_REQUIRE_PROMETHEUS=1` so that a missing binary fails instead of skipping.
 
+mod prometheus_support;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Response;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use ripcord_sidecar::baseline::{ApiClient, PrometheusBaseline, PrometheusConfig, response};
+use prometheus_support::{PrometheusServer, free_port, now_ms, prometheus_binary};
+use ripcord_sidecar::baseline::{PrometheusBaseline, PrometheusConfig};
 use ripcord_sidecar::spec::{WatchSpec, parse_watch};
 use ripcord_sidecar::window::{MetricDelta, Unavailable};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 const OLD: &str = "a1b2c3d4";
@@ -58,13 +59,6 @@ struct Rates {
 
 fn spec() -> WatchSpec {
     parse_watch(WATCH).expect("the spec parses")
-}
-
-fn now_ms() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("a clock after 1970");
-    i64::try_from(since.as_millis()).expect("milliseconds fit in i64")
 }
 
 /// The app's exposition `elapsed` seconds after it started: every counter is its rate times
@@ -118,122 +112,6 @@ async fn serve_app() -> SocketAddr {
     addr
 }
 
-/// A loopback port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("local address").port()
-}
-
-/// A Prometheus child process with its own config and storage; killed and cleaned up on drop.
-struct PrometheusServer {
-    child: Child,
-    dir: PathBuf,
-    url: String,
-}
-
-impl PrometheusServer {
-    fn start(binary: &Path, target: SocketAddr) -> PrometheusServer {
-        let stamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("ripcord-prometheus-{}-{stamp}", std::process::id()));
-        std::fs::create_dir_all(dir.join("data")).expect("a temp dir");
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n\
-             scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: [\"{target}\"]\n"
-        );
-        std::fs::write(dir.join("prometheus.yml"), config).expect("write the config");
-        let log = std::fs::File::create(dir.join("prometheus.log")).expect("a log file");
-        let port = free_port();
-        let child = Command::new(binary)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("prometheus starts");
-        PrometheusServer {
-            child,
-            dir,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
-    }
-
-    /// Waits (at most 30 s) until Prometheus holds at least six scrapes, five seconds, of the
-    /// previous revision's requests.
-    async fn wait_for_data(&mut self) {
-        let client = ApiClient::new(&self.url, Duration::from_secs(1), 1 << 20).expect("a URL");
-        let query = format!(
-            "count_over_time(app_requests_total{{pod_template_hash=\"{OLD}\",code=\"200\"}}[1m])"
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("prometheus exited with {status}:\n{}", self.log());
-            }
-            let samples = match client.query(&query, now_ms()).await {
-                Ok(answer) => response::parse_vector(&query, answer.status, &answer.body)
-                    .ok()
-                    .and_then(|v| v.first().map(|e| e.value)),
-                Err(_) => None,
-            };
-            if samples.is_some_and(|n| n >= 6.0) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus at {} has {samples:?} samples after 30 s:\n{}",
-                self.url,
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-}
-
-impl Drop for PrometheusServer {
-    fn drop(&mut self) {
-        // Already exited is fine: there is nothing left to stop.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// The Prometheus binary to run, or `None` (with a message) when it is not installed.
-fn prometheus_binary() -> Option<PathBuf> {
-    let path = std::env::var_os("RIPCORD_PROMETHEUS")
-        .map_or_else(|| PathBuf::from("/usr/bin/prometheus"), PathBuf::from);
-    if path.is_file() {
-        Some(path)
-    } else {
-        assert!(
-            std::env::var_os("RIPCORD_REQUIRE_PROMETHEUS").is_none(),
-            "RIPCORD_REQUIRE_PROMETHEUS is set but there is no Prometheus at {}",
-            path.display()
-        );
-        eprintln!(
-            "SKIPPED: no Prometheus at {} (install it with `apt-get install -y prometheus`, \
-             or set RIPCORD_PROMETHEUS)",
-            path.display()
-        );
-        None
-    }
-}
-
 fn assert_close(what: &str, got: f64, expected: f64) {
     let error = (got - expected).abs() / expected;
     assert!(
@@ -250,7 +128,11 @@ async fn the_previous_revision_counts_match_what_the_app_served() {
     };
     let app = serve_app().await;
     let mut prometheus = PrometheusServer::start(&binary, app);
-    prometheus.wait_for_data().await;
+    // Six scrapes, five seconds, of the previous revision's requests.
+    let scraped = format!(
+        "count_over_time(app_requests_total{{pod_template_hash=\"{OLD}\",code=\"200\"}}[1m])"
+    );
+    prometheus.wait_for(&scraped, 6.0).await;
 
     let baseline = PrometheusBaseline::new(PrometheusConfig::new(&prometheus.url, OLD))
         .expect("a valid config");

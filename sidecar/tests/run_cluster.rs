@@ -2,6 +2,8 @@
 //! themselves `run` instances, and a fake controller over HTTPS (a throwaway CA) that serves an
 //! assignment and records the verdicts posted to it.
 
+mod prometheus_support;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,8 +15,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use prometheus_support::{PrometheusServer, prometheus_binary};
 use ripcord_controller::decode_verdict;
-use ripcord_sidecar::assign::{ASSIGNMENT_VERSION, Assignment, BaselineSources, Role};
+use ripcord_sidecar::assign::{
+    ASSIGNMENT_VERSION, Assignment, BaselineSources, PrometheusSource, Role,
+};
 use ripcord_sidecar::report::{Release, VerdictReport};
 use ripcord_sidecar::run::{self, RunArgs, Running};
 use ripcord_sidecar::serve::{ObservationJson, WINDOW_VERSION, WindowJson};
@@ -24,24 +29,19 @@ use tokio_rustls::TlsAcceptor;
 
 const SPEC: &str = r#"errors: http_requests_total{code=~"5.."} / http_requests_total max +50%"#;
 
-/// An app exporter whose counters grow by 200 requests per scrape, `errors_per_200` of them 500s.
-async fn exporter(errors_per_200: u64) -> SocketAddr {
+/// An app exporter serving `text(n)` at its `n`-th scrape (from 1).
+async fn serve(text: impl Fn(u64) -> String + Send + Sync + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let scrapes = Arc::new(AtomicU64::new(0));
+    let text = Arc::new(text);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let scrapes = Arc::clone(&scrapes);
+            let text = Arc::clone(&text);
             let service = service_fn(move |_: Request<hyper::body::Incoming>| {
-                let n = scrapes.fetch_add(1, Ordering::Relaxed) + 1;
-                let errors = n * errors_per_200;
-                let text = format!(
-                    "# TYPE http_requests_total counter\n\
-                     http_requests_total{{code=\"200\"}} {}\n\
-                     http_requests_total{{code=\"500\"}} {errors}\n",
-                    n * 200 - errors
-                );
-                async move { Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from(text)))) }
+                let body = text(scrapes.fetch_add(1, Ordering::Relaxed) + 1);
+                async move { Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from(body)))) }
             });
             tokio::spawn(
                 hyper::server::conn::http1::Builder::new()
@@ -50,6 +50,24 @@ async fn exporter(errors_per_200: u64) -> SocketAddr {
         }
     });
     addr
+}
+
+/// The requests counter with `ok` 200s and `errors` 500s, its series labelled `labels`.
+fn requests(labels: &str, ok: f64, errors: f64) -> String {
+    format!(
+        "# TYPE http_requests_total counter\n\
+         http_requests_total{{{labels}code=\"200\"}} {ok}\n\
+         http_requests_total{{{labels}code=\"500\"}} {errors}\n"
+    )
+}
+
+/// An app exporter whose counters grow by 200 requests per scrape, `errors_per_200` of them 500s.
+async fn exporter(errors_per_200: u64) -> SocketAddr {
+    serve(move |n| {
+        let errors = n * errors_per_200;
+        requests("", (n * 200 - errors) as f64, errors as f64)
+    })
+    .await
 }
 
 /// A directory of its own for each test.
@@ -81,6 +99,7 @@ fn args(target: SocketAddr, annotations: PathBuf) -> RunArgs {
         interval: Duration::from_millis(100),
         scrape_timeout: Duration::from_millis(100),
         assignment_interval: Duration::from_millis(200),
+        prometheus_step: Duration::from_secs(3),
         alpha: 0.01,
     }
 }
@@ -293,10 +312,14 @@ fn token_file(test: &str, token: &str) -> PathBuf {
 #[tokio::test]
 async fn a_canary_catches_a_regression_against_its_peers_and_reports_fail_with_its_token() {
     let peers = [peer(2).await, peer(2).await];
-    let peer_urls = peers
+    let mut peer_urls: Vec<String> = peers
         .iter()
         .map(|p| format!("http://{}", p.addr()))
         .collect();
+    // A third peer is gone already: the other two make the baseline.
+    let gone = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    peer_urls.push(format!("http://{}", gone.local_addr().expect("address")));
+    drop(gone);
     let token = token_file("fail", "token-one");
     let controller = Controller::start(canary(peer_urls), token.clone()).await;
     let sidecar = canary_sidecar("fail", 60, &controller).await;
@@ -320,7 +343,7 @@ async fn a_canary_catches_a_regression_against_its_peers_and_reports_fail_with_i
     assert_eq!(status.role, Role::Canary);
     assert_eq!(
         status.baseline.as_deref(),
-        Some("2 of 2 peers"),
+        Some("2 of 3 peers"),
         "{status:?}"
     );
     let served = sidecar.state().verdict().expect("a verdict is served");
@@ -507,5 +530,54 @@ async fn with_no_peer_left_the_snapshot_is_the_baseline() {
     })
     .await;
     assert_eq!(sidecar.status().baseline.as_deref(), Some("snapshot"));
+    sidecar.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_only_prometheus_the_previous_revision_is_read_through_promql() {
+    let Some(binary) = prometheus_binary() else {
+        return;
+    };
+    const OLD: &str = "a1b2c3d4";
+    // The previous revision, as Prometheus scrapes it: 99 ok and 1 failed request a second.
+    let started = Instant::now();
+    let old = serve(move |_| {
+        let seconds = started.elapsed().as_secs_f64();
+        requests(
+            &format!("pod_template_hash=\"{OLD}\","),
+            99.0 * seconds,
+            seconds,
+        )
+    })
+    .await;
+    let mut prometheus = PrometheusServer::start(&binary, old);
+    let scraped = format!(
+        "count_over_time(http_requests_total{{pod_template_hash=\"{OLD}\",code=\"200\"}}[1m])"
+    );
+    prometheus.wait_for(&scraped, 3.0).await;
+
+    let mut assignment = canary(Vec::new());
+    assignment.baseline.prometheus = Some(PrometheusSource {
+        url: prometheus.url.clone(),
+        previous_hash: OLD.to_string(),
+    });
+    let controller = Controller::start(assignment, token_file("prometheus", "token")).await;
+    let sidecar = canary_sidecar("prometheus", 60, &controller).await;
+
+    let failed = eventually("a fail report against Prometheus", || {
+        controller
+            .received()
+            .into_iter()
+            .find(|r| r.report.verdict.decision == Decision::Fail)
+    })
+    .await;
+    assert_eq!(sidecar.status().baseline.as_deref(), Some("prometheus"));
+    let errors = &failed.report.verdict.metrics[0];
+    eprintln!("judged against Prometheus: {errors:?}");
+    // What Prometheus scraped from the previous revision: 1 % failed, 100 requests a second.
+    let baseline = errors.baseline.rate.expect("a baseline rate");
+    assert!((0.008..=0.012).contains(&baseline), "{errors:?}");
+    assert!(errors.baseline.trials >= 250.0, "{errors:?}");
+    assert_eq!(errors.canary.rate, Some(0.3), "{errors:?}");
     sidecar.stop().await;
 }

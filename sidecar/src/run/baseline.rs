@@ -2,7 +2,7 @@
 //! in the assignment's order of preference: the previous revision's sidecars (their windows over
 //! the range, summed; peers that fail are left out), else the snapshot taken at release time
 //! (its observations used oldest first, one per judged range, each once), else Prometheus (over
-//! ranges of at least [`PROMETHEUS_STEP`], so its scrapes fall inside). Nothing usable gives the
+//! ranges of at least `--prometheus-step`, so that its scrapes fall inside). Nothing usable gives the
 //! reason, which the judge turns into an inconclusive tick.
 
 use std::collections::VecDeque;
@@ -17,9 +17,6 @@ use crate::baseline::{PrometheusBaseline, PrometheusConfig};
 use crate::serve::{MAX_WINDOW_OBSERVATIONS, WINDOW_VERSION, WindowJson};
 use crate::spec::WatchSpec;
 use crate::window::{MetricDelta, Observation, Unavailable, Window};
-
-/// Shortest range judged against Prometheus (a few of its scrape intervals).
-pub(super) const PROMETHEUS_STEP: Duration = Duration::from_secs(30);
 
 /// Largest window answer accepted from a peer or the snapshot, in bytes.
 pub(super) const MAX_WINDOW_BYTES: usize = 8 * 1024 * 1024;
@@ -37,7 +34,7 @@ pub(super) enum Read {
         /// `2 of 3 peers`, `snapshot`, `prometheus`.
         source: String,
     },
-    /// Only Prometheus is left and the range is still shorter than [`PROMETHEUS_STEP`]: judge
+    /// Only Prometheus is left and the range is still shorter than its step: judge
     /// this range later, together with the next.
     Wait,
     /// No source gave anything usable: why.
@@ -51,6 +48,7 @@ pub(super) struct BaselineReader {
     peer_fetcher: Fetcher,
     snapshot: Option<Snapshot>,
     prometheus: Option<PrometheusBaseline>,
+    prometheus_step: Duration,
 }
 
 #[derive(Debug)]
@@ -63,11 +61,13 @@ struct Snapshot {
 
 impl BaselineReader {
     /// A reader for `sources`: peers fetched with `peer_fetcher`, the snapshot with
-    /// `snapshot_fetcher` (which carries the token when the snapshot is the controller's).
+    /// `snapshot_fetcher` (which carries the token when the snapshot is the controller's),
+    /// Prometheus over ranges of at least `prometheus_step`.
     pub(super) fn new(
         sources: &BaselineSources,
         peer_fetcher: Fetcher,
         snapshot_fetcher: Fetcher,
+        prometheus_step: Duration,
     ) -> Result<Self> {
         let prometheus = match &sources.prometheus {
             Some(source) => {
@@ -95,6 +95,7 @@ impl BaselineReader {
                 left: None,
             }),
             prometheus,
+            prometheus_step,
         })
     }
 
@@ -121,7 +122,7 @@ impl BaselineReader {
         }
         if let Some(prometheus) = &self.prometheus {
             let range = Duration::from_millis(u64::try_from(to_ms - from_ms).unwrap_or(0));
-            if range < PROMETHEUS_STEP {
+            if range < self.prometheus_step {
                 return Read::Wait;
             }
             let observation = prometheus.observe(spec, to_ms, range).await;

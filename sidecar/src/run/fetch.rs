@@ -92,3 +92,59 @@ impl Fetcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A server answering every connection with `answer` (after reading the request), or never.
+    async fn server(answer: Option<&'static str>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = [0; 1024];
+                let _ = stream.read(&mut request).await;
+                if let Some(answer) = answer {
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                }
+                held.push(stream);
+            }
+        });
+        format!("http://{addr}/v1/assignment")
+    }
+
+    fn fetcher() -> Fetcher {
+        Fetcher {
+            tls: None,
+            token_file: None,
+            timeout: Duration::from_millis(300),
+            max_bytes: 64,
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_silent_and_failing_answers_are_errors_naming_the_url() {
+        let cases = [
+            (
+                Some("HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n"),
+                "too large",
+            ),
+            (None, "no answer within 300 ms"),
+            (
+                Some("HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n"),
+                "HTTP status 401",
+            ),
+        ];
+        for (answer, expected) in cases {
+            let url = server(answer).await;
+            let error = fetcher().get(&url).await.expect_err(expected).to_string();
+            assert!(error.contains(expected) && error.contains(&url), "{error}");
+        }
+        let ok = server(Some("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")).await;
+        assert_eq!(fetcher().get(&ok).await.expect("a small answer"), "{}");
+    }
+}

@@ -146,6 +146,10 @@ pub struct RunArgs {
     /// Time between assignment polls while the controller answers.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub assignment_interval: Duration,
+    /// Shortest range judged against a Prometheus baseline (a few of its scrape intervals, so
+    /// that its `increase` has samples to work with).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub prometheus_step: Duration,
     /// Family-wise bound on the probability of ever raising a false alarm.
     #[arg(long, env = "RIPCORD_ALPHA", default_value_t = 0.01)]
     pub alpha: f64,
@@ -371,5 +375,55 @@ impl RunError {
     /// Whether the error is the user's settings (exit 64) rather than the machine's.
     pub fn is_bad_input(&self) -> bool {
         matches!(self, RunError::Ca(_) | RunError::Setting { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn defaults_follow_the_container_contract() {
+        let args = Cli::try_parse_from(["ripcord-sidecar"])
+            .expect("defaults")
+            .run;
+        assert_eq!(args.target, "http://127.0.0.1:8080/metrics");
+        assert_eq!(args.listen.to_string(), "0.0.0.0:9464");
+        assert_eq!(
+            args.annotations_file,
+            PathBuf::from("/etc/ripcord/podinfo/annotations")
+        );
+        assert_eq!(
+            args.token_file,
+            PathBuf::from("/var/run/secrets/ripcord/token")
+        );
+        assert_eq!(args.interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn controller_urls_are_checked_and_trimmed() {
+        let tls = Tls::with_web_roots().expect("web roots");
+        let parse = |url: &str| {
+            let mut args = Cli::try_parse_from(["ripcord-sidecar"])
+                .expect("defaults")
+                .run;
+            args.controller_url = Some(url.to_string());
+            args.controller(&tls)
+        };
+        let base = parse("https://ripcord-controller.ripcord.svc:8443/").expect("https");
+        assert_eq!(
+            base.as_deref(),
+            Some("https://ripcord-controller.ripcord.svc:8443")
+        );
+        let refused = parse("ripcord-controller:8443").expect_err("no scheme");
+        assert!(refused.is_bad_input(), "{refused}");
+        assert!(refused.to_string().contains("RIPCORD_CONTROLLER_URL"));
     }
 }

@@ -33,6 +33,7 @@ pub(super) struct Loop {
     interval: Duration,
     lag: Duration,
     alpha: f64,
+    prometheus_step: Duration,
     controller: Option<String>,
     token_file: std::path::PathBuf,
     tls: Tls,
@@ -42,6 +43,8 @@ pub(super) struct Loop {
     spec_source: SpecSource,
     watched: Option<Watched>,
     canary: Option<Canary>,
+    /// An assignment this loop could not act on, so that it is logged once, not every tick.
+    refused: Option<Assignment>,
     /// The next report's sequence number must be at least this (monotone across reporters).
     next_sequence: u64,
 }
@@ -82,6 +85,7 @@ impl Loop {
             interval: args.interval,
             lag: args.scrape_timeout,
             alpha: args.alpha,
+            prometheus_step: args.prometheus_step,
             controller,
             token_file: args.token_file.clone(),
             tls,
@@ -91,6 +95,7 @@ impl Loop {
             spec_source: SpecSource::new(args.spec_origin()),
             watched: None,
             canary: None,
+            refused: None,
             next_sequence: 0,
         })
     }
@@ -151,6 +156,7 @@ impl Loop {
                     spec,
                 });
                 self.end_canary();
+                self.refused = None;
             }
             SpecEvent::Refused(error) => {
                 let kept = if self.watched.is_some() {
@@ -172,7 +178,7 @@ impl Loop {
             .canary
             .as_ref()
             .is_some_and(|c| c.assignment == assignment);
-        if same {
+        if same || self.refused.as_ref() == Some(&assignment) {
             return;
         }
         self.end_canary();
@@ -182,9 +188,15 @@ impl Loop {
         let Some(watched) = &self.watched else {
             return;
         };
-        match self.start_canary(assignment, &watched.spec) {
-            Ok(canary) => self.canary = Some(canary),
-            Err(error) => tracing::error!(%error, "cannot judge as a canary"),
+        match self.start_canary(assignment.clone(), &watched.spec) {
+            Ok(canary) => {
+                self.canary = Some(canary);
+                self.refused = None;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot judge as a canary until the assignment changes");
+                self.refused = Some(assignment);
+            }
         }
     }
 
@@ -209,7 +221,12 @@ impl Loop {
                 .map(|_| self.token_file.clone()),
             ..peer_fetcher.clone()
         };
-        let baseline = BaselineReader::new(&assignment.baseline, peer_fetcher, snapshot_fetcher)?;
+        let baseline = BaselineReader::new(
+            &assignment.baseline,
+            peer_fetcher,
+            snapshot_fetcher,
+            self.prometheus_step,
+        )?;
         let first_sequence = self.next_sequence.max(unix_millis());
         let reporter = match (&self.controller, &assignment.release) {
             (Some(base), Some(release)) => Some(self.reporter(base, release, first_sequence)?),

@@ -40,7 +40,7 @@ async fn fifty_fail_verdicts_from_ten_pods_through_two_replicas_roll_back_once_a
     let mut acted = 0;
     for task in tasks {
         match task.await.expect("task joins").expect("handled") {
-            Handled::Acted { phase } => {
+            Handled::Acted { phase, .. } => {
                 assert_eq!(phase, Phase::RolledBack);
                 acted += 1;
             }

@@ -28,7 +28,7 @@ use crate::crd::{
 };
 use crate::flags::{FlagFlipper, FlagUrl, FlipContext, FlipOutcome};
 use crate::notify::{ActionTaken, Notice, Notifier};
-use crate::ops::metrics::Metrics;
+use crate::ops::metrics::{ActionResult as MetricResult, Metrics};
 use decide::{ClaimFor, Next, SkipReason, Stage};
 pub use error::{Error, Result};
 pub use evidence::Reason;
@@ -50,6 +50,9 @@ pub enum Handled {
     Acted {
         /// The ReleaseCheck's phase after acting.
         phase: Phase,
+        /// Time from the verdict's arrival to the first action's completion (the flag off or
+        /// the rollback patch answered), if an action completed.
+        first_action_after: Option<std::time::Duration>,
     },
     /// Nothing to do.
     Skipped(SkipReason),
@@ -149,10 +152,13 @@ impl Actor {
                 Next::Record => return self.record(&api, &check, report).await,
                 Next::Claim(purpose) => {
                     if let Some(claimed) = self.claim(&api, &check, report, now).await? {
-                        let phase = self
+                        let (phase, first_action_after) = self
                             .carry_out(&api, claimed, report, purpose, received)
                             .await?;
-                        return Ok(Handled::Acted { phase });
+                        return Ok(Handled::Acted {
+                            phase,
+                            first_action_after,
+                        });
                     }
                 }
             }
@@ -220,8 +226,9 @@ impl Actor {
         report: &VerdictReport,
         purpose: ClaimFor,
         received: Instant,
-    ) -> Result<Phase> {
+    ) -> Result<(Phase, Option<std::time::Duration>)> {
         let name = check_name(&check);
+        let mut first_action_after = None;
         let mut taken = Vec::new();
         let mut records = Vec::new();
         let mut phase = Phase::Observed;
@@ -231,11 +238,17 @@ impl Actor {
                 let (record, step_phase, action) = match step {
                     RegressionStep::Flag => self.flag_off(&check, report).await,
                     RegressionStep::Rollback => {
-                        rollback::run(&self.client, &check, &name, &self.identity).await
+                        let outcome =
+                            rollback::run(&self.client, &check, &name, &self.identity).await;
+                        self.metrics
+                            .action(outcome.0.kind.into(), result_metric(outcome.0.result));
+                        outcome
                     }
                 };
                 if record.result == RecordResult::Succeeded {
-                    self.metrics.verdict_to_action(received.elapsed());
+                    let elapsed = received.elapsed();
+                    self.metrics.verdict_to_action(elapsed);
+                    first_action_after.get_or_insert(elapsed);
                 }
                 phase = stronger(phase, step_phase);
                 records.push(record);
@@ -245,7 +258,7 @@ impl Actor {
         self.finish(api, &check, phase, records).await?;
         evidence::events(&self.client, &self.reporter, &check, report, phase, &taken).await;
         self.notify(&check, report, taken).await;
-        Ok(phase)
+        Ok((phase, first_action_after))
     }
 
     async fn flag_off(
@@ -342,6 +355,14 @@ impl Actor {
         if let Err(err) = notifier.send(&notice).await {
             tracing::warn!(error = %err, "notification not delivered");
         }
+    }
+}
+
+fn result_metric(result: RecordResult) -> MetricResult {
+    match result {
+        RecordResult::Succeeded => MetricResult::Done,
+        RecordResult::Skipped => MetricResult::AlreadyDone,
+        RecordResult::Failed => MetricResult::Failed,
     }
 }
 

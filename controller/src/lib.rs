@@ -2,6 +2,7 @@
 //! here; for now it decodes the sidecar's report envelope ([`VerdictReport`]), which it will
 //! consume. The wire format is defined once, in the sidecar crate's `report` module.
 
+pub mod intake;
 pub mod ops;
 
 use ripcord_sidecar::report::{MAX_REPORT_BYTES, REPORT_VERSION, VerdictReport};

@@ -223,6 +223,24 @@ async fn a_good_verdict_is_accepted_and_delivered() {
 }
 
 #[tokio::test]
+async fn a_recent_review_is_reused_for_the_same_token() {
+    let mut h = harness(8).await;
+    for sequence in 1..=3 {
+        let answer = post(&h, Some("canary"), canary_report(sequence)).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    }
+    assert_eq!(
+        h.api.requests().len(),
+        1,
+        "one TokenReview for three reports"
+    );
+    let sequences: Vec<u64> = std::iter::from_fn(|| h.verdicts.try_recv().ok())
+        .map(|accepted| accepted.report.sequence)
+        .collect();
+    assert_eq!(sequences, [1, 2, 3]);
+}
+
+#[tokio::test]
 async fn a_release_named_by_its_pod_template_hash_is_accepted() {
     let mut h = harness(8).await;
     let answer = post(

@@ -447,3 +447,85 @@ async fn discovery_and_version_answer() {
         .expect("core resources");
     assert!(core.resources.iter().any(|r| r.name == "pods"));
 }
+
+#[tokio::test]
+async fn lease_election_elects_one_holder() {
+    let (server, client) = server().await;
+    let mut watches = Vec::new();
+    for identity in ["replica-a", "replica-b"] {
+        let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), "ripcord")
+            .with_namespace("ripcord-system")
+            .with_identity(identity)
+            .with_duration(5)
+            .with_grace(2)
+            .build()
+            .await
+            .expect("a lease manager");
+        watches.push(manager.watch().await);
+    }
+    let mut first = watches[0].0.clone();
+    let mut second = watches[1].0.clone();
+    tokio::time::timeout(WAIT, async {
+        tokio::select! {
+            _ = first.wait_for(|leading| *leading) => {}
+            _ = second.wait_for(|leading| *leading) => {}
+        }
+    })
+    .await
+    .expect("someone leads");
+    let leaders = [*first.borrow(), *second.borrow()];
+    assert_eq!(leaders.iter().filter(|l| **l).count(), 1, "{leaders:?}");
+    let lease = server
+        .object(
+            "coordination.k8s.io/v1",
+            "leases",
+            Some("ripcord-system"),
+            "ripcord",
+        )
+        .expect("the lease is stored");
+    let holder = lease["spec"]["holderIdentity"].as_str().expect("a holder");
+    let expected = if leaders[0] { "replica-a" } else { "replica-b" };
+    assert_eq!(holder, expected);
+}
+
+#[tokio::test]
+async fn events_from_a_recorder_are_stored_and_repeats_patch_their_series() {
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let (server, client) = server().await;
+    let reporter = Reporter {
+        controller: "ripcord-controller".into(),
+        instance: Some("replica-a".into()),
+    };
+    let recorder = Recorder::new(client, reporter);
+    let reference = ObjectReference {
+        api_version: Some("apps/v1".into()),
+        kind: Some("Deployment".into()),
+        name: Some("checkout".into()),
+        namespace: Some("shop".into()),
+        uid: Some("uid-1".into()),
+        ..ObjectReference::default()
+    };
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "RolledBack".into(),
+        note: Some("errors regressed; rolled back to revision 6".into()),
+        action: "Rollback".into(),
+        secondary: None,
+    };
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("published");
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("published again");
+    let stored = server.list("events.k8s.io/v1", "events", Some("shop"));
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["reason"], "RolledBack");
+    assert_eq!(stored[0]["regarding"]["name"], "checkout");
+    assert_eq!(stored[0]["series"]["count"], 2);
+    let methods: Vec<Method> = server.writes().into_iter().map(|r| r.method).collect();
+    assert_eq!(methods, [Method::POST, Method::PATCH]);
+}

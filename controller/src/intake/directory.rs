@@ -3,13 +3,14 @@
 //! traits from its reflector stores; [`InMemoryDirectory`] serves tests.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 use ripcord_sidecar::assign::Assignment;
 use ripcord_sidecar::report::Release;
 
 use super::auth::PodIdentity;
 use super::error::{Error, Result};
+use super::lock;
 
 /// The release a pod belongs to, from the controller's caches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,10 +144,6 @@ impl InMemoryDirectory {
     pub fn assign(&self, namespace: &str, pod: &str, assignment: Assignment) {
         lock(&self.assignments).insert((namespace.to_string(), pod.to_string()), assignment);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl ReleaseDirectory for InMemoryDirectory {

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -19,8 +19,10 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::auth::{self, PodIdentity};
+use super::cache::ReviewCache;
 use super::directory::{AssignmentSource, ReleaseDirectory, ReleaseState, authorize, release_name};
 use super::error::{Error, Result};
+use super::lock;
 use super::sequences::SequenceBook;
 use crate::decode_verdict;
 use crate::ops::metrics::{Metrics, VerdictDecision};
@@ -61,6 +63,7 @@ struct Inner {
     verdicts: mpsc::Sender<AcceptedVerdict>,
     metrics: Arc<Metrics>,
     sequences: Mutex<SequenceBook>,
+    reviews: Mutex<ReviewCache>,
 }
 
 impl std::fmt::Debug for Intake {
@@ -90,6 +93,7 @@ impl Intake {
                 verdicts,
                 metrics,
                 sequences: Mutex::new(SequenceBook::default()),
+                reviews: Mutex::new(ReviewCache::default()),
             }),
         }
     }
@@ -163,7 +167,7 @@ impl Inner {
                 cap: MAX_REPORT_BYTES,
             });
         }
-        let caller = auth::authenticate(&self.client, token).await?;
+        let caller = self.authenticate(token).await?;
         let body = read_body(body).await?;
         let report = decode_verdict(&body)?;
         let membership = self.directory.membership(&caller.namespace, &caller.pod);
@@ -194,10 +198,7 @@ impl Inner {
     fn enqueue(&self, accepted: AcceptedVerdict) -> Result<()> {
         let pod = accepted.caller.qualified();
         let sequence = accepted.report.sequence;
-        let mut book = self
-            .sequences
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut book = lock(&self.sequences);
         book.check(&pod, sequence)?;
         self.verdicts
             .try_send(accepted)
@@ -211,9 +212,20 @@ impl Inner {
         Ok(())
     }
 
+    /// The pod `token` is bound to: from a recent review, else from a new TokenReview.
+    async fn authenticate(&self, token: &str) -> Result<PodIdentity> {
+        let cached = lock(&self.reviews).get(token, Instant::now());
+        if let Some(identity) = cached {
+            return Ok(identity);
+        }
+        let identity = auth::authenticate(&self.client, token).await?;
+        lock(&self.reviews).insert(token, identity.clone(), Instant::now());
+        Ok(identity)
+    }
+
     async fn assignment(&self, headers: &HeaderMap) -> Result<Assignment> {
         let token = auth::bearer(headers)?;
-        let caller = auth::authenticate(&self.client, token).await?;
+        let caller = self.authenticate(token).await?;
         Ok(self
             .assignments
             .assignment(&caller.namespace, &caller.pod)

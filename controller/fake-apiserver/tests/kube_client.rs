@@ -529,3 +529,113 @@ async fn events_from_a_recorder_are_stored_and_repeats_patch_their_series() {
     let methods: Vec<Method> = server.writes().into_iter().map(|r| r.method).collect();
     assert_eq!(methods, [Method::POST, Method::PATCH]);
 }
+
+#[tokio::test]
+async fn a_label_change_moves_an_object_in_and_out_of_a_watch() {
+    let (_server, client) = server().await;
+    let api: Api<Deployment> = Api::namespaced(client, "shop");
+    api.create(&PostParams::default(), &deployment("checkout", "checkout"))
+        .await
+        .expect("created");
+    let mut stream = api
+        .watch(
+            &WatchParams::default().labels("ripcord.dev/enabled=true"),
+            "1",
+        )
+        .await
+        .expect("watching")
+        .boxed();
+    let label =
+        |value: Option<&str>| json!({"metadata": {"labels": {"ripcord.dev/enabled": value}}});
+    for value in [None, Some("true"), Some("true")] {
+        let mut patch = label(value);
+        if value.is_some() {
+            patch["spec"] = json!({"replicas": 3});
+        }
+        api.patch("checkout", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("patched");
+    }
+    api.patch(
+        "checkout",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"replicas": 4}})),
+    )
+    .await
+    .expect("patched");
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let event = tokio::time::timeout(WAIT, stream.try_next())
+            .await
+            .expect("in time")
+            .expect("an event")
+            .expect("open");
+        seen.push(match event {
+            WatchEvent::Added(_) => "added",
+            WatchEvent::Modified(_) => "modified",
+            WatchEvent::Deleted(_) => "deleted",
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(seen, ["deleted", "added", "modified"]);
+}
+
+#[tokio::test]
+async fn seed_dir_reads_yaml_files_in_order_and_wait_until_sees_writes() {
+    let directory = std::env::temp_dir().join(format!("ripcord-fake-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).expect("a temp dir");
+    std::fs::write(
+        directory.join("b.yaml"),
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: checkout-7c9d5b, namespace: shop, labels: {pod-template-hash: 7c9d5b}}\n",
+    )
+    .expect("written");
+    std::fs::write(
+        directory.join("a.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: checkout, namespace: shop, uid: dep-uid}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: checkout-7c9d5b-abc, namespace: shop}\n",
+    )
+    .expect("written");
+    std::fs::write(directory.join("notes.txt"), "not a fixture").expect("written");
+    let (server, client) = server().await;
+    let keys = server.seed_dir(&directory).expect("seeded");
+    std::fs::remove_dir_all(&directory).expect("cleaned up");
+    let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["checkout", "checkout-7c9d5b-abc", "checkout-7c9d5b"]
+    );
+    let seeded = server
+        .object("apps/v1", "deployments", Some("shop"), "checkout")
+        .expect("stored");
+    assert_eq!(
+        seeded["metadata"]["uid"], "dep-uid",
+        "fixture uids are kept"
+    );
+
+    let api: Api<Deployment> = Api::namespaced(client, "shop");
+    let patching = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        api.patch(
+            "checkout",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"paused": true}})),
+        )
+        .await
+    });
+    let patch = server
+        .wait_until(WAIT, |s| {
+            s.writes().into_iter().find(|r| r.method == Method::PATCH)
+        })
+        .await;
+    let patch = patch.unwrap_or_else(|| panic!("no patch in {:?}", server.requests()));
+    assert_eq!(
+        patch.path,
+        "/apis/apps/v1/namespaces/shop/deployments/checkout"
+    );
+    patching.await.expect("joined").expect("patched");
+    let never = server
+        .wait_until(Duration::from_millis(50), |s| {
+            s.writes().into_iter().find(|r| r.method == Method::DELETE)
+        })
+        .await;
+    assert!(never.is_none());
+}

@@ -392,6 +392,44 @@ async fn a_replayed_sequence_is_a_conflict() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_of_one_report_sent_at_once_are_accepted_once() {
+    let mut h = harness(64).await;
+    // Warm the review cache so the copies race on the sequence check, not on the review.
+    assert_eq!(
+        post(&h, Some("canary"), canary_report(1)).await.status,
+        StatusCode::ACCEPTED
+    );
+    let copies: Vec<_> = (0..20)
+        .map(|_| {
+            tokio::spawn(send(
+                h.address,
+                Method::POST,
+                VERDICTS_PATH,
+                Some("canary"),
+                canary_report(2),
+            ))
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for copy in copies {
+        statuses.push(copy.await.expect("a client task").status);
+    }
+    let accepted = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::ACCEPTED)
+        .count();
+    let replayed = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((accepted, replayed), (1, 19), "{statuses:?}");
+    let delivered: Vec<u64> = std::iter::from_fn(|| h.verdicts.try_recv().ok())
+        .map(|accepted| accepted.report.sequence)
+        .collect();
+    assert_eq!(delivered, [1, 2]);
+}
+
 #[tokio::test]
 async fn a_verdict_for_a_rolled_back_release_is_a_conflict() {
     let mut h = harness(8).await;

@@ -148,7 +148,15 @@ impl Inner {
             {
                 self.metrics.verdict_refused(reason);
             }
-            tracing::info!(%method, %path, code = error.code(), "intake refused: {error}");
+            // Unauthenticated noise is for debugging; a refusal of a known pod is worth a line.
+            if matches!(
+                error.status(),
+                StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+            ) {
+                tracing::debug!(%method, %path, code = error.code(), "intake refused: {error}");
+            } else {
+                tracing::info!(%method, %path, code = error.code(), "intake refused: {error}");
+            }
             refusal(&error)
         })
     }

@@ -639,3 +639,39 @@ async fn seed_dir_reads_yaml_files_in_order_and_wait_until_sees_writes() {
         .await;
     assert!(never.is_none());
 }
+
+#[tokio::test]
+async fn a_streaming_list_watcher_gets_initial_events_then_a_bookmark() {
+    let (server, client) = server().await;
+    server
+        .seed_yaml(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: seeded, namespace: shop}\n",
+        )
+        .expect("seeded");
+    let api: Api<Deployment> = Api::namespaced(client, "shop");
+    let mut events = watcher(api, watcher::Config::default().streaming_lists()).boxed();
+    let mut seen = Vec::new();
+    loop {
+        let event = tokio::time::timeout(WAIT, events.try_next())
+            .await
+            .expect("in time")
+            .expect("no error")
+            .expect("open");
+        match event {
+            watcher::Event::Init => seen.push("init".to_string()),
+            watcher::Event::InitApply(d) => seen.push(d.metadata.name.unwrap_or_default()),
+            watcher::Event::InitDone => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, ["init", "seeded"]);
+    let watch = server
+        .requests()
+        .into_iter()
+        .find(|r| r.query_param("watch").as_deref() == Some("true"))
+        .expect("a watch request");
+    assert_eq!(
+        watch.query_param("sendInitialEvents").as_deref(),
+        Some("true")
+    );
+}

@@ -9,6 +9,7 @@ pub mod crd;
 pub mod flags;
 pub mod http;
 pub mod inject;
+pub mod intake;
 pub mod notify;
 pub mod ops;
 pub mod plugin;

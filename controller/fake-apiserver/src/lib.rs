@@ -81,6 +81,7 @@ impl FakeApiServer {
             failures: Mutex::new(Vec::new()),
             address,
             shutdown,
+            answered: tokio::sync::Notify::new(),
         });
         let task = tokio::spawn(accept(listener, Arc::clone(&shared)));
         Ok(FakeApiServer {
@@ -127,6 +128,32 @@ impl FakeApiServer {
         self.seed_yaml(&text)
     }
 
+    /// Stores the objects of every `*.yaml` and `*.yml` file in `directory` (not recursive), in
+    /// file-name order, as [`FakeApiServer::seed_yaml`].
+    pub fn seed_dir(&self, directory: impl AsRef<Path>) -> Result<Vec<ObjectKey>> {
+        let directory = directory.as_ref();
+        let read_error = |source| Error::Read {
+            path: directory.display().to_string(),
+            source,
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(directory).map_err(read_error)? {
+            let path = entry.map_err(read_error)?.path();
+            if path
+                .extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+            {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let mut keys = Vec::new();
+        for file in files {
+            keys.extend(self.seed_file(file)?);
+        }
+        Ok(keys)
+    }
+
     /// Stores one object (with `apiVersion`, `kind` and `metadata.name`) as if created.
     pub fn insert(&self, object: Value) -> Result<ObjectKey> {
         let key = seed::key_of(&object)?;
@@ -139,7 +166,39 @@ impl FakeApiServer {
                 Origin::Seed,
             )
             .map_err(|e| Error::Seed(e.message))?;
+        self.shared.answered.notify_waiters();
         Ok(key)
+    }
+
+    /// Waits until `check` finds what it looks for (re-checked after every request the server
+    /// answers), at most `timeout`; `None` when it never did.
+    ///
+    /// ```no_run
+    /// # async fn demo(server: &ripcord_fake_apiserver::FakeApiServer) {
+    /// let patch = server
+    ///     .wait_until(std::time::Duration::from_secs(5), |s| {
+    ///         s.writes().into_iter().find(|r| r.method == http::Method::PATCH)
+    ///     })
+    ///     .await;
+    /// # let _ = patch; }
+    /// ```
+    pub async fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&Self) -> Option<T>,
+    ) -> Option<T> {
+        let waiting = async {
+            loop {
+                let answered = self.shared.answered.notified();
+                tokio::pin!(answered);
+                answered.as_mut().enable();
+                if let Some(found) = check(self) {
+                    return found;
+                }
+                answered.await;
+            }
+        };
+        tokio::time::timeout(timeout, waiting).await.ok()
     }
 
     /// The stored object at `key`.

@@ -23,7 +23,7 @@ use crate::log::LoggedRequest;
 use crate::patch::{self, PatchKind};
 use crate::path::{self, ResourcePath};
 use crate::select::Selector;
-use crate::store::{Change, ObjectKey, Origin, Preconditions, Store};
+use crate::store::{Change, ChangeType, ObjectKey, Origin, Preconditions, Store};
 use crate::tokens::{self, TokenIdentity};
 
 /// The response body: a whole JSON document or a watch stream.
@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) failures: Mutex<Vec<Failure>>,
     pub(crate) address: SocketAddr,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Woken after every answered request (and seed), for tests waiting on state.
+    pub(crate) answered: tokio::sync::Notify,
 }
 
 /// Locks `mutex`, carrying on after a panic elsewhere poisoned it (the data is plain state).
@@ -87,14 +89,16 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         body,
     };
     lock(&shared.log).push(request.clone());
-    if let Some(status) = take_failure(&shared, &request) {
-        return refusal(&ApiError::new(
+    let response = match take_failure(&shared, &request) {
+        Some(status) => refusal(&ApiError::new(
             status,
             "InternalError",
             "failure injected by the test",
-        ));
-    }
-    route(&shared, &request).unwrap_or_else(|e| refusal(&e))
+        )),
+        None => route(&shared, &request).unwrap_or_else(|e| refusal(&e)),
+    };
+    shared.answered.notify_waiters();
+    response
 }
 
 fn take_failure(shared: &Shared, request: &LoggedRequest) -> Option<StatusCode> {
@@ -381,12 +385,35 @@ struct WatchFilter {
 }
 
 impl WatchFilter {
-    fn admits(&self, change: &Change) -> bool {
-        change.key.in_collection(
+    /// The event type this watch sees `change` as, if any: a modification that moves an
+    /// object into the selection is ADDED, out of it DELETED, as the API server does.
+    fn event_type(&self, change: &Change) -> Option<&'static str> {
+        if !change.key.in_collection(
             &self.group_version,
             &self.resource,
             self.namespace.as_deref(),
-        ) && selected(&self.labels, &self.fields, &change.object)
+        ) {
+            return None;
+        }
+        let now = selected(&self.labels, &self.fields, &change.object);
+        if change.kind != ChangeType::Modified {
+            return now.then(|| change.kind.as_str());
+        }
+        let before = change
+            .previous
+            .as_ref()
+            .is_some_and(|previous| selected(&self.labels, &self.fields, previous));
+        match (before, now) {
+            (true, true) => Some(ChangeType::Modified.as_str()),
+            (false, true) => Some(ChangeType::Added.as_str()),
+            (true, false) => Some(ChangeType::Deleted.as_str()),
+            (false, false) => None,
+        }
+    }
+
+    fn line(&self, change: &Change) -> Option<Bytes> {
+        self.event_type(change)
+            .map(|kind| event_line(kind, &change.object))
     }
 }
 
@@ -422,12 +449,7 @@ fn watch(
         let start = store.revision();
         match from {
             Some(revision) if !initial => match store.changes_since(revision) {
-                Some(changes) => first.extend(
-                    changes
-                        .iter()
-                        .filter(|change| filter.admits(change))
-                        .map(|change| event_line(change.kind.as_str(), &change.object)),
-                ),
+                Some(changes) => first.extend(changes.iter().filter_map(|c| filter.line(c))),
                 None => first.push(expired(revision)),
             },
             _ => {
@@ -507,10 +529,10 @@ impl WatchStream {
                     Ok(change) if change.revision <= self.last => continue,
                     Ok(change) => {
                         self.last = change.revision;
-                        if !self.filter.admits(&change) {
-                            continue;
+                        match self.filter.line(&change) {
+                            Some(line) => line,
+                            None => continue,
                         }
-                        event_line(change.kind.as_str(), &change.object)
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         // The client must start over; a later change must not follow.

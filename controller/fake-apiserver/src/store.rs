@@ -82,6 +82,9 @@ pub(crate) struct Change {
     pub(crate) kind: ChangeType,
     pub(crate) key: ObjectKey,
     pub(crate) object: Value,
+    /// The object before a modification, so a watch with a selector can tell an object
+    /// entering or leaving it.
+    pub(crate) previous: Option<Value>,
     pub(crate) revision: u64,
 }
 
@@ -324,8 +327,8 @@ impl Store {
             self.objects.remove(key);
             self.record(ChangeType::Deleted, key.clone(), next.clone());
         } else {
-            self.objects.insert(key.clone(), next.clone());
-            self.record(ChangeType::Modified, key.clone(), next.clone());
+            let previous = self.objects.insert(key.clone(), next.clone());
+            self.record_modified(key.clone(), next.clone(), previous);
         }
         Ok(next)
     }
@@ -383,19 +386,34 @@ impl Store {
             if object.pointer("/metadata/deletionTimestamp").is_none() {
                 set_meta(&mut object, "deletionTimestamp", now().into());
             }
-            self.objects.insert(key.clone(), object.clone());
-            self.record(ChangeType::Modified, key.clone(), object.clone());
+            let previous = self.objects.insert(key.clone(), object.clone());
+            self.record_modified(key.clone(), object.clone(), previous);
         }
         Ok(object)
     }
 
     fn record(&mut self, kind: ChangeType, key: ObjectKey, object: Value) {
-        let change = Arc::new(Change {
+        self.publish(Change {
             kind,
             key,
             object,
+            previous: None,
             revision: self.revision,
         });
+    }
+
+    fn record_modified(&mut self, key: ObjectKey, object: Value, previous: Option<Value>) {
+        self.publish(Change {
+            kind: ChangeType::Modified,
+            key,
+            object,
+            previous,
+            revision: self.revision,
+        });
+    }
+
+    fn publish(&mut self, change: Change) {
+        let change = Arc::new(change);
         if self.history.len() == HISTORY {
             self.history.pop_front();
         }

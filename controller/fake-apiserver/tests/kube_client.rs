@@ -447,3 +447,231 @@ async fn discovery_and_version_answer() {
         .expect("core resources");
     assert!(core.resources.iter().any(|r| r.name == "pods"));
 }
+
+#[tokio::test]
+async fn lease_election_elects_one_holder() {
+    let (server, client) = server().await;
+    let mut watches = Vec::new();
+    for identity in ["replica-a", "replica-b"] {
+        let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), "ripcord")
+            .with_namespace("ripcord-system")
+            .with_identity(identity)
+            .with_duration(5)
+            .with_grace(2)
+            .build()
+            .await
+            .expect("a lease manager");
+        watches.push(manager.watch().await);
+    }
+    let mut first = watches[0].0.clone();
+    let mut second = watches[1].0.clone();
+    tokio::time::timeout(WAIT, async {
+        tokio::select! {
+            _ = first.wait_for(|leading| *leading) => {}
+            _ = second.wait_for(|leading| *leading) => {}
+        }
+    })
+    .await
+    .expect("someone leads");
+    let leaders = [*first.borrow(), *second.borrow()];
+    assert_eq!(leaders.iter().filter(|l| **l).count(), 1, "{leaders:?}");
+    let lease = server
+        .object(
+            "coordination.k8s.io/v1",
+            "leases",
+            Some("ripcord-system"),
+            "ripcord",
+        )
+        .expect("the lease is stored");
+    let holder = lease["spec"]["holderIdentity"].as_str().expect("a holder");
+    let expected = if leaders[0] { "replica-a" } else { "replica-b" };
+    assert_eq!(holder, expected);
+}
+
+#[tokio::test]
+async fn events_from_a_recorder_are_stored_and_repeats_patch_their_series() {
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let (server, client) = server().await;
+    let reporter = Reporter {
+        controller: "ripcord-controller".into(),
+        instance: Some("replica-a".into()),
+    };
+    let recorder = Recorder::new(client, reporter);
+    let reference = ObjectReference {
+        api_version: Some("apps/v1".into()),
+        kind: Some("Deployment".into()),
+        name: Some("checkout".into()),
+        namespace: Some("shop".into()),
+        uid: Some("uid-1".into()),
+        ..ObjectReference::default()
+    };
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "RolledBack".into(),
+        note: Some("errors regressed; rolled back to revision 6".into()),
+        action: "Rollback".into(),
+        secondary: None,
+    };
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("published");
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("published again");
+    let stored = server.list("events.k8s.io/v1", "events", Some("shop"));
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["reason"], "RolledBack");
+    assert_eq!(stored[0]["regarding"]["name"], "checkout");
+    assert_eq!(stored[0]["series"]["count"], 2);
+    let methods: Vec<Method> = server.writes().into_iter().map(|r| r.method).collect();
+    assert_eq!(methods, [Method::POST, Method::PATCH]);
+}
+
+#[tokio::test]
+async fn a_label_change_moves_an_object_in_and_out_of_a_watch() {
+    let (_server, client) = server().await;
+    let api: Api<Deployment> = Api::namespaced(client, "shop");
+    api.create(&PostParams::default(), &deployment("checkout", "checkout"))
+        .await
+        .expect("created");
+    let mut stream = api
+        .watch(
+            &WatchParams::default().labels("ripcord.dev/enabled=true"),
+            "1",
+        )
+        .await
+        .expect("watching")
+        .boxed();
+    let label =
+        |value: Option<&str>| json!({"metadata": {"labels": {"ripcord.dev/enabled": value}}});
+    for value in [None, Some("true"), Some("true")] {
+        let mut patch = label(value);
+        if value.is_some() {
+            patch["spec"] = json!({"replicas": 3});
+        }
+        api.patch("checkout", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("patched");
+    }
+    api.patch(
+        "checkout",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"replicas": 4}})),
+    )
+    .await
+    .expect("patched");
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let event = tokio::time::timeout(WAIT, stream.try_next())
+            .await
+            .expect("in time")
+            .expect("an event")
+            .expect("open");
+        seen.push(match event {
+            WatchEvent::Added(_) => "added",
+            WatchEvent::Modified(_) => "modified",
+            WatchEvent::Deleted(_) => "deleted",
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(seen, ["deleted", "added", "modified"]);
+}
+
+#[tokio::test]
+async fn seed_dir_reads_yaml_files_in_order_and_wait_until_sees_writes() {
+    let directory = std::env::temp_dir().join(format!("ripcord-fake-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).expect("a temp dir");
+    std::fs::write(
+        directory.join("b.yaml"),
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: checkout-7c9d5b, namespace: shop, labels: {pod-template-hash: 7c9d5b}}\n",
+    )
+    .expect("written");
+    std::fs::write(
+        directory.join("a.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: checkout, namespace: shop, uid: dep-uid}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: checkout-7c9d5b-abc, namespace: shop}\n",
+    )
+    .expect("written");
+    std::fs::write(directory.join("notes.txt"), "not a fixture").expect("written");
+    let (server, client) = server().await;
+    let keys = server.seed_dir(&directory).expect("seeded");
+    std::fs::remove_dir_all(&directory).expect("cleaned up");
+    let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["checkout", "checkout-7c9d5b-abc", "checkout-7c9d5b"]
+    );
+    let seeded = server
+        .object("apps/v1", "deployments", Some("shop"), "checkout")
+        .expect("stored");
+    assert_eq!(
+        seeded["metadata"]["uid"], "dep-uid",
+        "fixture uids are kept"
+    );
+
+    let api: Api<Deployment> = Api::namespaced(client, "shop");
+    let patching = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        api.patch(
+            "checkout",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"paused": true}})),
+        )
+        .await
+    });
+    let patch = server
+        .wait_until(WAIT, |s| {
+            s.writes().into_iter().find(|r| r.method == Method::PATCH)
+        })
+        .await;
+    let patch = patch.unwrap_or_else(|| panic!("no patch in {:?}", server.requests()));
+    assert_eq!(
+        patch.path,
+        "/apis/apps/v1/namespaces/shop/deployments/checkout"
+    );
+    patching.await.expect("joined").expect("patched");
+    let never = server
+        .wait_until(Duration::from_millis(50), |s| {
+            s.writes().into_iter().find(|r| r.method == Method::DELETE)
+        })
+        .await;
+    assert!(never.is_none());
+}
+
+#[tokio::test]
+async fn a_streaming_list_watcher_gets_initial_events_then_a_bookmark() {
+    let (server, client) = server().await;
+    server
+        .seed_yaml(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: seeded, namespace: shop}\n",
+        )
+        .expect("seeded");
+    let api: Api<Deployment> = Api::namespaced(client, "shop");
+    let mut events = watcher(api, watcher::Config::default().streaming_lists()).boxed();
+    let mut seen = Vec::new();
+    loop {
+        let event = tokio::time::timeout(WAIT, events.try_next())
+            .await
+            .expect("in time")
+            .expect("no error")
+            .expect("open");
+        match event {
+            watcher::Event::Init => seen.push("init".to_string()),
+            watcher::Event::InitApply(d) => seen.push(d.metadata.name.unwrap_or_default()),
+            watcher::Event::InitDone => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, ["init", "seeded"]);
+    let watch = server
+        .requests()
+        .into_iter()
+        .find(|r| r.query_param("watch").as_deref() == Some("true"))
+        .expect("a watch request");
+    assert_eq!(
+        watch.query_param("sendInitialEvents").as_deref(),
+        Some("true")
+    );
+}

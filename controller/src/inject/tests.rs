@@ -125,6 +125,7 @@ fn a_plain_pod_gets_a_native_sidecar_with_the_whole_contract() {
     }
     let security = &json["spec"]["initContainers"][0]["securityContext"];
     assert_eq!(security["runAsNonRoot"], true);
+    assert!(security["runAsUser"].as_i64().is_some_and(|uid| uid > 0));
     assert_eq!(security["readOnlyRootFilesystem"], true);
     assert_eq!(security["allowPrivilegeEscalation"], false);
     assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]));

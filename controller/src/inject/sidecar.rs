@@ -18,6 +18,9 @@ use super::config::{
 const ANNOTATIONS_FILE: &str = "annotations";
 /// File name of the token inside the projected volume.
 const TOKEN_FILE: &str = "token";
+/// User and group the sidecar runs as: distroless's `nonroot`, numeric so that the kubelet can
+/// check `runAsNonRoot` whatever the image's `USER` line says.
+const SIDECAR_UID: i64 = 65532;
 /// Name of the sidecar's port.
 const PORT_NAME: &str = "ripcord";
 
@@ -110,11 +113,13 @@ pub(super) fn token_volume() -> Volume {
     }
 }
 
-/// Non-root, read-only root filesystem, no privilege escalation, no capabilities, the
+/// Non-root (a fixed numeric user), read-only root filesystem, no privilege escalation, no capabilities, the
 /// runtime's default seccomp profile.
 fn security_context() -> SecurityContext {
     SecurityContext {
         run_as_non_root: Some(true),
+        run_as_user: Some(SIDECAR_UID),
+        run_as_group: Some(SIDECAR_UID),
         read_only_root_filesystem: Some(true),
         allow_privilege_escalation: Some(false),
         capabilities: Some(Capabilities {

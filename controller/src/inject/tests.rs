@@ -125,6 +125,7 @@ fn a_plain_pod_gets_a_native_sidecar_with_the_whole_contract() {
     }
     let security = &json["spec"]["initContainers"][0]["securityContext"];
     assert_eq!(security["runAsNonRoot"], true);
+    assert!(security["runAsUser"].as_i64().is_some_and(|uid| uid > 0));
     assert_eq!(security["readOnlyRootFilesystem"], true);
     assert_eq!(security["allowPrivilegeEscalation"], false);
     assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]));
@@ -300,4 +301,75 @@ fn updates_and_missing_objects_are_allowed_unchanged() {
     let response = mutate(&request(&body), &config(true));
     assert!(response.allowed && response.patch.is_none());
     assert!(response.warnings.is_some());
+}
+
+/// Every JSON pointer into `value`.
+fn pointers(value: &Value, at: String, into: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let key = key.replace('~', "~0").replace('/', "~1");
+                pointers(child, format!("{at}/{key}"), into);
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                pointers(child, format!("{at}/{index}"), into);
+            }
+        }
+        _ => {}
+    }
+    into.push(at);
+}
+
+/// Answers `review` through the route; when it answers, the answer is allowed and its patch
+/// (if any) applies to the object under review.
+fn check_answer(route: &Mutate, review: &Value, what: &str) {
+    let body = serde_json::to_vec(review).expect("json");
+    let Ok(answer) = route.review(&body) else {
+        return;
+    };
+    let answer: Value = serde_json::from_slice(&answer).expect("the answer is JSON");
+    assert_eq!(answer["response"]["allowed"], true, "{what}");
+    if let Some(patch) = answer["response"]["patch"].as_str() {
+        let bytes: k8s_openapi::ByteString =
+            serde_json::from_value(Value::String(patch.to_string())).expect("base64");
+        let patch: json_patch::Patch = serde_json::from_slice(&bytes.0).expect("a JSON patch");
+        let mut pod = review["request"]["object"].clone();
+        json_patch::patch(&mut pod, &patch).unwrap_or_else(|e| panic!("{what}: {e}"));
+    }
+}
+
+#[test]
+fn any_field_replaced_by_any_kind_of_value_is_answered_without_panic() {
+    let route = Mutate::new(std::sync::Arc::new(config(true)));
+    let replacements = [
+        Value::Null,
+        Value::from(-1),
+        Value::from("~/x"),
+        Value::Array(Vec::new()),
+        serde_json::json!({}),
+    ];
+    for name in ["plain-pod", "init-and-volumes", "custom-metrics"] {
+        let review: Value = serde_json::from_slice(&fixture(name)).expect("json");
+        let mut paths = Vec::new();
+        pointers(&review, String::new(), &mut paths);
+        for path in paths.iter().filter(|p| !p.is_empty()) {
+            for replacement in &replacements {
+                let mut broken = review.clone();
+                *broken.pointer_mut(path).expect("a path of the fixture") = replacement.clone();
+                check_answer(&route, &broken, &format!("{name} {path} = {replacement}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn every_truncation_of_a_review_is_refused_as_malformed() {
+    let route = Mutate::new(std::sync::Arc::new(config(true)));
+    let body = fixture("init-and-volumes");
+    for end in 0..body.len() - 1 {
+        let error = route.review(&body[..end]).expect_err("a truncated body");
+        assert!(matches!(error, Error::Malformed(_)), "at {end}: {error}");
+    }
 }

@@ -17,6 +17,7 @@ pub mod policy;
 pub mod reconcile;
 pub mod release;
 pub mod rollback;
+pub mod run;
 pub mod tls;
 
 use ripcord_sidecar::report::{MAX_REPORT_BYTES, REPORT_VERSION, VerdictReport};

@@ -1,13 +1,34 @@
-//! `ripcord-controller`: not yet implemented beyond its library's verdict decoding.
+//! `ripcord-controller`: parses the command line and runs the controller library.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use ripcord_controller::run::{RunArgs, run};
 
-/// Ripcord's Kubernetes controller (release detection and actions are not implemented yet).
-#[derive(Parser, Debug)]
+/// Ripcord's Kubernetes controller: detects releases of watched Deployments, injects the
+/// sidecar, takes in verdicts, and turns flags off or rolls back on a regression.
+#[derive(Debug, Parser)]
 #[command(version, about)]
-struct Args {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _args = Args::parse();
-    anyhow::bail!("ripcord-controller: the controller is not implemented yet (see issue 4)")
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the controller in a cluster (in-cluster service account or KUBECONFIG).
+    Run(Box<RunArgs>),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Run(args) => run(*args).await?,
+    }
+    Ok(())
 }

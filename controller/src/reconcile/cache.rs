@@ -14,6 +14,7 @@ use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
+use tokio::sync::watch;
 
 use crate::crd::ReleaseCheck;
 use crate::release::ENABLED_LABEL;
@@ -36,10 +37,18 @@ pub struct Caches {
     scopes: Arc<Vec<ScopeCaches>>,
 }
 
+/// The watches stopped before the caches were filled.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the watches stopped before the caches were filled")]
+pub struct CachesStopped;
+
 /// The caches of one watched namespace, or of the whole cluster.
 #[derive(Clone)]
 struct ScopeCaches {
     namespace: Option<String>,
+    /// One flag per cache, set once its first full list has been stored. (A reflector
+    /// `Store`'s own readiness is not reliably seen by every clone of it.)
+    synced: Vec<watch::Receiver<bool>>,
     deployments: Store<Deployment>,
     replica_sets: Store<ReplicaSet>,
     pods: Store<Pod>,
@@ -79,12 +88,15 @@ impl Caches {
     }
 
     /// Waits until every cache has listed its objects once.
-    pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+    pub async fn wait_until_ready(&self) -> Result<(), CachesStopped> {
         for scope in self.scopes.iter() {
-            scope.deployments.wait_until_ready().await?;
-            scope.replica_sets.wait_until_ready().await?;
-            scope.pods.wait_until_ready().await?;
-            scope.checks.wait_until_ready().await?;
+            for synced in &scope.synced {
+                let mut synced = synced.clone();
+                synced
+                    .wait_for(|done| *done)
+                    .await
+                    .map_err(|_| CachesStopped)?;
+            }
         }
         Ok(())
     }
@@ -103,12 +115,17 @@ impl Caches {
             .get(&ObjectRef::new(name).within(namespace))
     }
 
+    /// The cached ReplicaSet `namespace/name`.
+    pub fn replica_set(&self, namespace: &str, name: &str) -> Option<Arc<ReplicaSet>> {
+        let scope = self.scope(namespace)?;
+        scope
+            .replica_sets
+            .get(&ObjectRef::new(name).within(namespace))
+    }
+
     /// The cached Deployment that controls the ReplicaSet `namespace/replica_set`.
     pub fn deployment_owning(&self, namespace: &str, replica_set: &str) -> Option<Arc<Deployment>> {
-        let scope = self.scope(namespace)?;
-        let rs = scope
-            .replica_sets
-            .get(&ObjectRef::new(replica_set).within(namespace))?;
+        let rs = self.replica_set(namespace, replica_set)?;
         let owner = rs
             .owner_references()
             .iter()
@@ -205,18 +222,21 @@ fn watch_scope(client: &kube::Client, namespace: Option<String>) -> (ScopeCaches
     let (replica_sets, rs_writer) = reflector::store();
     let (pods, pod_writer) = reflector::store();
     let (checks, check_writer) = reflector::store();
-    let deployment_stream = reflected(api(client, ns), enabled(), deployment_writer, trim);
-    let rs_stream = reflected(api(client, ns), enabled(), rs_writer, trim);
-    let pod_stream = reflected(api(client, ns), enabled(), pod_writer, trim_pod).map(|_| ());
-    let check_stream = reflected(
-        api(client, ns),
-        watcher::Config::default(),
-        check_writer,
-        trim,
-    )
-    .map(|_| ());
+    let mut synced = Vec::new();
+    let mut flag = || {
+        let (sender, receiver) = watch::channel(false);
+        synced.push(receiver);
+        sender
+    };
+    let deployment_stream = reflected(api(client, ns), enabled(), deployment_writer, trim, flag());
+    let rs_stream = reflected(api(client, ns), enabled(), rs_writer, trim, flag());
+    let pod_stream =
+        reflected(api(client, ns), enabled(), pod_writer, trim_pod, flag()).map(|_| ());
+    let all = watcher::Config::default();
+    let check_stream = reflected(api(client, ns), all, check_writer, trim, flag()).map(|_| ());
     let caches = ScopeCaches {
         namespace: namespace.clone(),
+        synced,
         deployments: deployments.clone(),
         replica_sets,
         pods,
@@ -237,6 +257,7 @@ fn reflected<K>(
     config: watcher::Config,
     writer: reflector::store::Writer<K>,
     strip: fn(&mut K),
+    synced: watch::Sender<bool>,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
@@ -246,6 +267,11 @@ where
         .default_backoff()
         .modify(strip)
         .reflect(writer)
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) {
+                synced.send_replace(true);
+            }
+        })
         .applied_objects()
 }
 

@@ -4,6 +4,7 @@
 
 pub mod assign;
 pub mod cache;
+mod directory;
 mod error;
 pub mod plan;
 

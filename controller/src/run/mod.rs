@@ -1,0 +1,268 @@
+//! `ripcord-controller run`: wires the caches, the reconciler, the actor, the webhook, the
+//! intake and the operations port together, and shuts them down gracefully on SIGTERM.
+
+mod args;
+mod error;
+mod router;
+mod tls;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+
+use crate::act::Actor;
+use crate::flags::{Credentials, FlagFlipper};
+use crate::http::{HttpClient, HttpLimits};
+use crate::inject::{InjectConfig, Mutate};
+use crate::intake::{AcceptedVerdict, AssignmentSource, Intake, ReleaseDirectory};
+use crate::notify::{Notifier, WebhookUrl};
+use crate::ops::health::{Health, Readiness};
+use crate::ops::leader::{Leadership, LeaseSettings};
+use crate::ops::metrics::Metrics;
+use crate::ops::server::serve;
+use crate::reconcile::assign::AssignSettings;
+use crate::reconcile::cache::Caches;
+use crate::reconcile::{self, Context};
+pub use args::{RunArgs, TlsMode};
+pub use error::{Error, Result};
+pub use router::Router;
+
+/// Verdicts waiting for the actor; beyond this the intake answers 503 and the sidecar retries.
+const VERDICT_QUEUE: usize = 1024;
+
+/// Verdicts handled at once by one replica.
+const ACTOR_CONCURRENCY: usize = 32;
+
+/// How often the webhook's `caBundle` is checked again.
+const CA_BUNDLE_PERIOD: Duration = Duration::from_secs(300);
+
+/// Runs the controller until SIGTERM or Ctrl-C.
+pub async fn run(args: RunArgs) -> Result<()> {
+    let client = kube::Client::try_default().await.map_err(Error::Client)?;
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+    });
+    run_with(client, args, stopped).await
+}
+
+/// Runs the controller with `client` until `stopped` turns true (tests drive it by hand).
+pub async fn run_with(
+    client: kube::Client,
+    args: RunArgs,
+    stopped: watch::Receiver<bool>,
+) -> Result<()> {
+    let shutdown = shutdown_future(stopped);
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Readiness::default();
+    let namespace = args.leader_election_namespace.clone();
+
+    let ops_listener = bind(args.metrics_listen).await?;
+    let health = Health::new(Arc::clone(&metrics), readiness.clone());
+    tokio::spawn(
+        serve(ops_listener, None, health, shutdown.clone()).instrument(tracing::info_span!("ops")),
+    );
+
+    let certificate = match args.tls_mode {
+        TlsMode::Controller => tls::from_secret(&client, &namespace, &args.tls_secret).await?,
+        TlsMode::CertManager => tls::from_dir(&args.tls_dir)?,
+    };
+    if args.tls_mode == TlsMode::Controller {
+        spawn_ca_bundle(
+            client.clone(),
+            args.webhook_config_name.clone(),
+            certificate.ca_pem.clone(),
+        );
+    } else {
+        tokio::spawn(
+            Arc::clone(&certificate.serving)
+                .watch(Duration::from_secs(60), shutdown.clone())
+                .instrument(tracing::info_span!("tls_reload")),
+        );
+    }
+    let acceptor = certificate.serving.acceptor()?;
+
+    let leadership = Leadership::elect(
+        client.clone(),
+        LeaseSettings {
+            namespace: namespace.clone(),
+            name: args.lease_name.clone(),
+            identity: args.pod_name.clone(),
+            duration_seconds: 15,
+            grace_seconds: 5,
+        },
+        Arc::clone(&metrics),
+    )
+    .await?;
+
+    let (caches, streams) = Caches::watch(&client, &args.scope());
+    let context = Arc::new(Context {
+        client: client.clone(),
+        caches: caches.clone(),
+        leadership,
+        metrics: Arc::clone(&metrics),
+        assign: AssignSettings {
+            prometheus_url: args.prometheus_url.clone(),
+        },
+    });
+    tokio::spawn(
+        reconcile::run(Arc::clone(&context), streams, shutdown.clone())
+            .instrument(tracing::info_span!("reconciler")),
+    );
+
+    let (verdicts, queue) = mpsc::channel(VERDICT_QUEUE);
+    let actor = actor(&client, &args, &metrics)?;
+    tokio::spawn(act_on(actor, queue).instrument(tracing::info_span!("actor")));
+
+    let inject = inject_config(&args, &namespace, &certificate.ca_pem)?;
+    let directory: Arc<dyn ReleaseDirectory> = Arc::clone(&context) as Arc<dyn ReleaseDirectory>;
+    let assignments: Arc<dyn AssignmentSource> = Arc::clone(&context) as Arc<dyn AssignmentSource>;
+    let intake = Intake::new(
+        client.clone(),
+        directory,
+        assignments,
+        verdicts,
+        Arc::clone(&metrics),
+    );
+    let router = Router::new(Mutate::new(Arc::new(inject)), intake);
+    let https_listener = bind(args.webhook_listen).await?;
+    let https = tokio::spawn(
+        serve(https_listener, Some(acceptor), router, shutdown.clone())
+            .instrument(tracing::info_span!("https")),
+    );
+
+    let ready = caches.clone();
+    let ready_flag = readiness.clone();
+    tokio::spawn(async move {
+        if ready.wait_until_ready().await.is_ok() {
+            tracing::info!(sizes = ?ready.sizes(), "caches synced; ready");
+            ready_flag.set(true);
+        }
+    });
+
+    shutdown.clone().await;
+    readiness.set(false);
+    let _ = https.await;
+    Ok(())
+}
+
+fn actor(client: &kube::Client, args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Actor> {
+    let http = HttpClient::new(HttpLimits::default(), None)?;
+    let credentials = Credentials::new(&args.flag_credentials_dir);
+    let flags = FlagFlipper::new(http.clone(), credentials.clone())
+        .with_kube(client.clone())
+        .with_metrics(Arc::clone(metrics));
+    let mut actor =
+        Actor::new(client.clone(), &args.pod_name, Arc::clone(metrics)).with_flags(flags);
+    let url = match &args.slack_webhook_url {
+        Some(url) => WebhookUrl::Fixed(url.parse().map_err(|_| Error::Config {
+            what: "--slack-webhook-url",
+            reason: "not a valid URL".to_string(),
+        })?),
+        None => WebhookUrl::Credentials(credentials),
+    };
+    actor = actor.with_notifier(Notifier::new(http, url).with_metrics(Arc::clone(metrics)));
+    Ok(actor)
+}
+
+fn inject_config(args: &RunArgs, namespace: &str, ca_pem: &str) -> Result<InjectConfig> {
+    let mut config = InjectConfig::new(&args.sidecar_image, namespace, ca_pem);
+    config.native_sidecars = args.native_sidecars;
+    config.controller_url = format!(
+        "https://{}.{namespace}.svc:{}",
+        args.service_name,
+        args.webhook_listen.port()
+    );
+    if !args.sidecar_resources.trim().is_empty() {
+        config.resources =
+            serde_json::from_str(&args.sidecar_resources).map_err(|err| Error::Config {
+                what: "--sidecar-resources",
+                reason: format!("not a ResourceRequirements JSON: {err}"),
+            })?;
+    }
+    Ok(config)
+}
+
+/// Hands each accepted verdict to the actor, a bounded number at a time.
+async fn act_on(actor: Actor, mut queue: mpsc::Receiver<AcceptedVerdict>) {
+    let limit = Arc::new(tokio::sync::Semaphore::new(ACTOR_CONCURRENCY));
+    while let Some(accepted) = queue.recv().await {
+        let Ok(permit) = Arc::clone(&limit).acquire_owned().await else {
+            break;
+        };
+        let actor = actor.clone();
+        tokio::spawn(async move {
+            let received: Instant = accepted.received_at;
+            match actor.handle(&accepted.report, received).await {
+                Ok(handled) => tracing::debug!(?handled, "verdict handled"),
+                Err(err) => tracing::warn!(error = %err, "verdict not handled"),
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Keeps the webhook's `caBundle` equal to the CA, retrying while the configuration is absent.
+fn spawn_ca_bundle(client: kube::Client, name: String, ca_pem: String) {
+    tokio::spawn(
+        async move {
+            loop {
+                let wait = match crate::tls::apply_ca_bundle(client.clone(), &name, ca_pem.as_bytes()).await {
+                    Ok(patched) => {
+                        if patched {
+                            tracing::info!(webhook = %name, "caBundle updated");
+                        }
+                        CA_BUNDLE_PERIOD
+                    }
+                    Err(err) => {
+                        tracing::warn!(webhook = %name, error = %err, "cannot update caBundle; retrying");
+                        Duration::from_secs(10)
+                    }
+                };
+                tokio::time::sleep(wait).await;
+            }
+        }
+        .instrument(tracing::info_span!("ca_bundle")),
+    );
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })
+}
+
+/// A cloneable future that completes when `stopped` turns true (or its sender goes away).
+fn shutdown_future(
+    stopped: watch::Receiver<bool>,
+) -> futures::future::Shared<futures::future::BoxFuture<'static, ()>> {
+    use futures::FutureExt;
+    async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    }
+    .boxed()
+    .shared()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}

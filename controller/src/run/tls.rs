@@ -1,0 +1,121 @@
+//! The serving certificate of the webhook and intake port. In `controller` mode the replicas
+//! share one CA and certificate through a Secret the chart creates empty: the first replica to
+//! start generates them and writes them with a resourceVersion precondition; a replica that
+//! loses that race reads the winner's. In `cert-manager` mode they come from mounted files,
+//! reread when cert-manager renews them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+
+use crate::tls::{ServingCert, generate};
+
+use super::{Error, Result};
+
+/// Key of the serving certificate chain in the Secret.
+const CERT_KEY: &str = "tls.crt";
+/// Key of the serving key in the Secret.
+const KEY_KEY: &str = "tls.key";
+/// Key of the CA certificate in the Secret.
+const CA_KEY: &str = "ca.crt";
+
+/// How many times to re-read the Secret after losing the race to fill it.
+const ATTEMPTS: usize = 3;
+
+/// The certificate and the CA that signed it, in PEM.
+pub(super) struct Certificate {
+    /// The serving certificate, shared with the TLS acceptor.
+    pub(super) serving: Arc<ServingCert>,
+    /// The CA's certificate, handed to sidecars and written into the webhook's `caBundle`.
+    pub(super) ca_pem: String,
+}
+
+/// The shared certificate from Secret `namespace/name`, generating it when the Secret is empty.
+pub(super) async fn from_secret(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Certificate> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    for _ in 0..ATTEMPTS {
+        let secret = api
+            .get(name)
+            .await
+            .map_err(|source| Error::kube("read TLS Secret", name, source))?;
+        if let Some(found) = stored(&secret)? {
+            return Ok(found);
+        }
+        let generated = generate(namespace)?;
+        let data = BTreeMap::from([
+            (CERT_KEY, generated.cert_pem.as_bytes()),
+            (KEY_KEY, generated.key_pem.as_bytes()),
+            (CA_KEY, generated.ca_pem.as_bytes()),
+        ]);
+        let encoded: BTreeMap<&str, ByteString> = data
+            .into_iter()
+            .map(|(k, v)| (k, ByteString(v.to_vec())))
+            .collect();
+        let patch = serde_json::json!({
+            "metadata": {"resourceVersion": secret.metadata.resource_version},
+            "data": encoded,
+        });
+        match api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(
+                    secret = name,
+                    "generated the webhook CA and serving certificate"
+                );
+                return Ok(Certificate {
+                    serving: ServingCert::from_pem(
+                        generated.cert_pem.as_bytes(),
+                        generated.key_pem.as_bytes(),
+                    )?,
+                    ca_pem: generated.ca_pem,
+                });
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                tracing::debug!("another replica filled the TLS Secret first; reading theirs");
+            }
+            Err(source) => return Err(Error::kube("write TLS Secret", name, source)),
+        }
+    }
+    Err(Error::Contended {
+        name: name.to_string(),
+    })
+}
+
+/// The certificate cert-manager keeps in `dir` (`tls.crt`, `tls.key`, `ca.crt`).
+pub(super) fn from_dir(dir: &std::path::Path) -> Result<Certificate> {
+    let serving = ServingCert::from_files(dir.join(CERT_KEY), dir.join(KEY_KEY))?;
+    let ca_path = dir.join(CA_KEY);
+    let ca_pem = std::fs::read_to_string(&ca_path).map_err(|source| Error::Read {
+        path: ca_path,
+        source,
+    })?;
+    Ok(Certificate { serving, ca_pem })
+}
+
+/// The certificate already in the Secret, if all three keys are there.
+fn stored(secret: &Secret) -> Result<Option<Certificate>> {
+    let Some(data) = &secret.data else {
+        return Ok(None);
+    };
+    let (Some(cert), Some(key), Some(ca)) =
+        (data.get(CERT_KEY), data.get(KEY_KEY), data.get(CA_KEY))
+    else {
+        return Ok(None);
+    };
+    if cert.0.is_empty() || key.0.is_empty() || ca.0.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Certificate {
+        serving: ServingCert::from_pem(&cert.0, &key.0)?,
+        ca_pem: String::from_utf8_lossy(&ca.0).into_owned(),
+    }))
+}

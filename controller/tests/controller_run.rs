@@ -1,0 +1,355 @@
+//! The whole controller, `run_with`, against the stateful fake API server: it fills its TLS
+//! Secret and the webhook's caBundle, syncs its caches, creates the release's ReleaseCheck,
+//! serves a canary its assignment and takes its fail verdict over HTTPS with the pod's token,
+//! rolls the Deployment back, injects a pod at `/mutate`, and shuts down when asked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use ripcord_controller::run::{RunArgs, run_with};
+use ripcord_fake_apiserver::{FakeApiServer, TokenIdentity};
+use ripcord_sidecar::assign::{Assignment, Role};
+use ripcord_sidecar::report::{Release, VerdictReport};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+
+const CANARY: &str = "checkout-59c4d7f8b6-aaaaa";
+const WEBHOOK: &str = "ripcord";
+const WAIT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+fn repo(relative: &str) -> String {
+    format!("{}/../{relative}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn pod(name: &str, hash: &str, rs_uid: &str, ip: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}"),
+            "labels": {"app": "checkout", "ripcord.dev/enabled": "true", "pod-template-hash": hash},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "name": format!("checkout-{hash}"), "uid": rs_uid, "controller": true}]},
+        "spec": {"containers": [{"name": "checkout", "image": "ghcr.io/example/checkout"}]},
+        "status": {"phase": "Running", "podIP": ip}
+    })
+}
+
+async fn seeded() -> FakeApiServer {
+    let server = FakeApiServer::start().await.expect("fake API server");
+    server
+        .seed_file(repo("testdata/k8s/history-basic.yaml"))
+        .expect("fixture");
+    let webhook: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("testdata/admission/mutatingwebhookconfiguration.json"))
+            .expect("webhook fixture"),
+    )
+    .expect("JSON");
+    server.insert(webhook).expect("webhook stored");
+    server
+        .insert(
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": "ripcord-controller-tls", "namespace": "ripcord"}}),
+        )
+        .expect("secret stored");
+    for object in [
+        pod(
+            CANARY,
+            "59c4d7f8b6",
+            "a103c7e2-51d0-4f7e-8b3a-2c9d00000003",
+            "10.0.0.30",
+        ),
+        pod(
+            "checkout-7d8c96b5f4-bbbbb",
+            "7d8c96b5f4",
+            "a102c7e2-51d0-4f7e-8b3a-2c9d00000002",
+            "10.0.0.21",
+        ),
+    ] {
+        server.insert(object).expect("pod stored");
+    }
+    server.add_token(
+        "canary-token",
+        TokenIdentity::pod("shop", CANARY, "default", &["ripcord"]),
+    );
+    server
+}
+
+/// One HTTPS request to the controller, trusting `ca_pem` for its service name.
+async fn https(
+    port: u16,
+    ca_pem: &str,
+    request: http::Request<Full<bytes::Bytes>>,
+) -> (http::StatusCode, bytes::Bytes) {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile_certs(ca_pem) {
+        roots.add(cert).expect("CA added");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name =
+        rustls::pki_types::ServerName::try_from("ripcord-controller.ripcord.svc").expect("name");
+    let tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .expect("HTTP handshake");
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.expect("response");
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, body)
+}
+
+fn rustls_pemfile_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .expect("PEM certificates")
+}
+
+fn request(
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Vec<u8>,
+) -> http::Request<Full<bytes::Bytes>> {
+    http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "ripcord-controller.ripcord.svc")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Full::new(bytes::Bytes::from(body)))
+        .expect("request")
+}
+
+async fn get_plain(port: u16, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: ops\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.ok()?;
+    Some(text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
+    let server = seeded().await;
+    let (https_port, ops_port) = (free_port(), free_port());
+    let credentials = std::env::temp_dir().join("ripcord-controller-run-test");
+    let cli = Cli::parse_from([
+        "test",
+        "--webhook-listen",
+        &format!("127.0.0.1:{https_port}"),
+        "--metrics-listen",
+        &format!("127.0.0.1:{ops_port}"),
+        "--sidecar-image",
+        "ripcord-sidecar:test",
+        "--leader-election-namespace",
+        "ripcord",
+        "--pod-name",
+        "controller-0",
+        "--webhook-config-name",
+        WEBHOOK,
+        "--flag-credentials-dir",
+        credentials.to_str().expect("path"),
+    ]);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let client = server.client().expect("client");
+    let controller = tokio::spawn(run_with(client, cli.run, stopped));
+
+    let ready = tokio::time::timeout(WAIT, async {
+        loop {
+            assert!(!controller.is_finished(), "the controller stopped early");
+            if get_plain(ops_port, "/ready")
+                .await
+                .is_some_and(|t| t.lines().next().is_some_and(|l| l.contains(" 200 ")))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    if ready.is_err() {
+        controller.abort();
+        panic!(
+            "the controller never became ready; requests: {:#?}",
+            server
+                .requests()
+                .iter()
+                .map(|r| format!("{} {} {:?}", r.method, r.path, r.query))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    let ca_pem = server
+        .wait_until(WAIT, |s| {
+            let secret = s.object("v1", "secrets", Some("ripcord"), "ripcord-controller-tls")?;
+            let encoded = secret["data"]["ca.crt"].as_str()?.to_string();
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()?;
+            String::from_utf8(bytes).ok()
+        })
+        .await
+        .expect("the TLS Secret was filled");
+    let bundle = server
+        .wait_until(WAIT, |s| {
+            let config = s.object(
+                "admissionregistration.k8s.io/v1",
+                "mutatingwebhookconfigurations",
+                None,
+                WEBHOOK,
+            )?;
+            let bundle = config["webhooks"][0]["clientConfig"]["caBundle"].as_str()?;
+            (!bundle.starts_with("LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCm9sZA"))
+                .then(|| bundle.to_string())
+        })
+        .await
+        .expect("the caBundle was patched");
+    assert!(!bundle.is_empty());
+
+    server
+        .wait_until(WAIT, |s| {
+            let check = s.object(
+                "ripcord.dev/v1alpha1",
+                "releasechecks",
+                Some("shop"),
+                "checkout-3",
+            )?;
+            (check["status"]["phase"] == "Watching").then_some(())
+        })
+        .await
+        .expect("the release's ReleaseCheck is watching");
+
+    let (status, body) = https(
+        https_port,
+        &ca_pem,
+        request("GET", "/v1/assignment", "canary-token", Vec::new()),
+    )
+    .await;
+    assert_eq!(status, http::StatusCode::OK, "{body:?}");
+    let assignment: Assignment = serde_json::from_slice(&body).expect("an assignment");
+    assert_eq!(assignment.role, Role::Canary);
+    assert_eq!(assignment.baseline.peers, vec!["http://10.0.0.21:9464"]);
+    assert_eq!(assignment.release_check.as_deref(), Some("checkout-3"));
+
+    let verdict = serde_json::from_str(
+        &std::fs::read_to_string(repo("testdata/verdicts/errors.json")).expect("verdict"),
+    )
+    .expect("a verdict");
+    let report = VerdictReport::new(
+        Release {
+            namespace: "shop".to_string(),
+            deployment: "checkout".to_string(),
+            revision: "3".to_string(),
+            pod: CANARY.to_string(),
+        },
+        1,
+        verdict,
+    );
+    let (status, body) = https(
+        https_port,
+        &ca_pem,
+        request(
+            "POST",
+            "/v1/verdicts",
+            "canary-token",
+            report.to_body().expect("body"),
+        ),
+    )
+    .await;
+    assert_eq!(status, http::StatusCode::ACCEPTED, "{body:?}");
+
+    server
+        .wait_until(WAIT, |s| {
+            let check = s.object(
+                "ripcord.dev/v1alpha1",
+                "releasechecks",
+                Some("shop"),
+                "checkout-3",
+            )?;
+            (check["status"]["phase"] == "RolledBack").then_some(())
+        })
+        .await
+        .expect("the release was rolled back");
+    let deployment = server
+        .object("apps/v1", "deployments", Some("shop"), "checkout")
+        .expect("the Deployment");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/example/checkout:v1.4.1"
+    );
+
+    let (status, body) = https(
+        https_port,
+        &ca_pem,
+        request(
+            "POST",
+            "/v1/verdicts",
+            "canary-token",
+            VerdictReport::new(report.release.clone(), 2, report.verdict.clone())
+                .to_body()
+                .expect("body"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        status,
+        http::StatusCode::CONFLICT,
+        "a settled release takes no more verdicts: {body:?}"
+    );
+
+    let review = std::fs::read(repo("testdata/admission/plain-pod.json")).expect("review");
+    let (status, body) = https(https_port, &ca_pem, request("POST", "/mutate", "", review)).await;
+    assert_eq!(status, http::StatusCode::OK);
+    let answer: Value = serde_json::from_slice(&body).expect("a review");
+    assert_eq!(answer["response"]["allowed"], true);
+    assert!(answer["response"]["patch"].is_string(), "{answer}");
+
+    let metrics = get_plain(ops_port, "/metrics").await.expect("metrics");
+    assert!(
+        metrics.contains("ripcord_controller_verdicts_total"),
+        "{metrics}"
+    );
+
+    stop.send(true).expect("controller listening");
+    let finished = tokio::time::timeout(Duration::from_secs(15), controller).await;
+    assert!(
+        matches!(finished, Ok(Ok(Ok(())))),
+        "the controller stops cleanly when asked: {finished:?}"
+    );
+}

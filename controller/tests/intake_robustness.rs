@@ -98,7 +98,9 @@ fn valid_report(sequence: u64) -> Vec<u8> {
 /// the channel happen as one turn; otherwise one test could receive the other's verdict.
 fn submit(body: Vec<u8>) -> (StatusCode, bool) {
     static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let fixture = fixture();
     fixture.runtime.block_on(async {
         let request = Request::post(VERDICTS_PATH)

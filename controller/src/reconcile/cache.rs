@@ -9,7 +9,8 @@ use std::sync::Arc;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -17,7 +18,10 @@ use kube::{Resource, ResourceExt};
 use tokio::sync::watch;
 
 use crate::crd::ReleaseCheck;
-use crate::release::ENABLED_LABEL;
+use crate::release::{ENABLED_LABEL, without_hash};
+
+/// Annotation holding the digest of a cached object's whole pod template.
+const TEMPLATE_DIGEST: &str = "ripcord.dev/template-digest";
 
 /// Annotation `kubectl apply` leaves on objects; large and never read here.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -228,8 +232,20 @@ fn watch_scope(client: &kube::Client, namespace: Option<String>) -> (ScopeCaches
         synced.push(receiver);
         sender
     };
-    let deployment_stream = reflected(api(client, ns), enabled(), deployment_writer, trim, flag());
-    let rs_stream = reflected(api(client, ns), enabled(), rs_writer, trim, flag());
+    let deployment_stream = reflected(
+        api(client, ns),
+        enabled(),
+        deployment_writer,
+        trim_deployment,
+        flag(),
+    );
+    let rs_stream = reflected(
+        api(client, ns),
+        enabled(),
+        rs_writer,
+        trim_replica_set,
+        flag(),
+    );
     let pod_stream =
         reflected(api(client, ns), enabled(), pod_writer, trim_pod, flag()).map(|_| ());
     let all = watcher::Config::default();
@@ -283,6 +299,61 @@ fn trim<K: Resource>(object: &mut K) {
     }
 }
 
+fn trim_deployment(deployment: &mut Deployment) {
+    trim(deployment);
+    if let Some(spec) = deployment.spec.as_mut() {
+        spec.template = digest_template(&spec.template);
+    }
+}
+
+fn trim_replica_set(replica_set: &mut ReplicaSet) {
+    trim(replica_set);
+    if let Some(template) = replica_set.spec.as_mut().and_then(|s| s.template.as_mut()) {
+        *template = digest_template(template);
+    }
+}
+
+/// A pod template cut down to what the caches' readers use — its labels, Ripcord's annotations
+/// and its containers' names — plus a digest of the whole template (without the
+/// `pod-template-hash` label). Two cut-down templates are equal exactly when the originals are
+/// (but for that label), which is all release detection asks of them; the rollback planner reads
+/// full objects from the API server, never from the caches.
+fn digest_template(template: &PodTemplateSpec) -> PodTemplateSpec {
+    let whole = serde_json::to_vec(&without_hash(template)).unwrap_or_default();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &whole);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let meta = template.metadata.clone().unwrap_or_default();
+    let mut annotations: BTreeMap<String, String> = meta
+        .annotations
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(key, _)| key.starts_with("ripcord.dev/"))
+        .collect();
+    annotations.insert(TEMPLATE_DIGEST.to_string(), hex);
+    let names = |containers: &[Container]| -> Vec<Container> {
+        containers
+            .iter()
+            .map(|c| Container {
+                name: c.name.clone(),
+                ..Container::default()
+            })
+            .collect()
+    };
+    let spec = template.spec.as_ref().map(|spec| PodSpec {
+        containers: names(&spec.containers),
+        init_containers: spec.init_containers.as_deref().map(names),
+        ..PodSpec::default()
+    });
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: meta.labels,
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        }),
+        spec,
+    }
+}
+
 fn trim_pod(pod: &mut Pod) {
     trim(pod);
     pod.spec = None;
@@ -291,5 +362,53 @@ fn trim_pod(pod: &mut Pod) {
         status.container_statuses = None;
         status.init_container_statuses = None;
         status.ephemeral_container_statuses = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::detect;
+    use crate::release::fixtures::{dir, load};
+
+    #[test]
+    fn cut_down_templates_detect_the_same_release_in_every_fixture() {
+        let mut compared = 0;
+        for entry in std::fs::read_dir(dir()).expect("fixture directory") {
+            let name = entry.expect("an entry").file_name();
+            let name = name.to_string_lossy();
+            if !name.ends_with(".yaml") {
+                continue;
+            }
+            let fixture = load(&name);
+            let mut deployment = fixture.deployment.clone();
+            trim_deployment(&mut deployment);
+            let mut replica_sets = fixture.replica_sets.clone();
+            replica_sets.iter_mut().for_each(trim_replica_set);
+            let whole = detect(&fixture.deployment, &fixture.replica_sets);
+            let cut = detect(&deployment, &replica_sets);
+            match (whole, cut) {
+                (Ok(whole), Ok(cut)) => assert_eq!(whole, cut, "{name}"),
+                (Err(_), Err(_)) => {}
+                (whole, cut) => panic!("{name}: {whole:?} but cut down {cut:?}"),
+            }
+            compared += 1;
+        }
+        assert!(compared >= 8, "only {compared} fixtures compared");
+    }
+
+    #[test]
+    fn a_changed_template_changes_the_digest() {
+        let fixture = load("history-basic.yaml");
+        let template = fixture.deployment.spec.expect("a spec").template;
+        let mut changed = template.clone();
+        if let Some(spec) = changed.spec.as_mut() {
+            spec.containers[0].image = Some("ghcr.io/example/checkout:v9".to_string());
+        }
+        assert_ne!(digest_template(&template), digest_template(&changed));
+        assert_eq!(
+            digest_template(&template),
+            digest_template(&template.clone())
+        );
     }
 }

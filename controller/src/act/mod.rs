@@ -14,6 +14,7 @@ pub mod decide;
 mod error;
 mod evidence;
 mod rollback;
+mod throttle;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,7 +45,8 @@ const FIELD_MANAGER: &str = "ripcord";
 pub enum Handled {
     /// Its evidence was written to the ReleaseCheck.
     Recorded,
-    /// Its evidence was not written: another write won the race, or the last write is recent.
+    /// Its evidence was not written: another write won the race, or the release's evidence was
+    /// written with the same decision less than five seconds ago.
     NotRecorded,
     /// This replica won the claim and carried out the release's steps, ending in `phase`.
     Acted {
@@ -69,6 +71,7 @@ pub struct Actor {
     notifier: Option<Notifier>,
     metrics: Arc<Metrics>,
     reporter: kube::runtime::events::Reporter,
+    throttle: Arc<throttle::RecordThrottle>,
 }
 
 impl std::fmt::Debug for Actor {
@@ -88,6 +91,7 @@ impl Actor {
             flags: None,
             notifier: None,
             metrics,
+            throttle: Arc::default(),
             reporter: kube::runtime::events::Reporter {
                 controller: "ripcord-controller".to_string(),
                 instance: Some(identity.to_string()),
@@ -127,6 +131,13 @@ impl Actor {
             revision: release.revision.clone(),
         })?;
         let name = ReleaseCheck::name_for(&release.deployment, revision);
+        let key = format!("{}/{name}", release.namespace);
+        if !self
+            .throttle
+            .admit(&key, report.verdict.decision, Instant::now())
+        {
+            return Ok(Handled::NotRecorded);
+        }
         let api: Api<ReleaseCheck> = Api::namespaced(self.client.clone(), &release.namespace);
         for _ in 0..MAX_ATTEMPTS {
             let Some(check) = api

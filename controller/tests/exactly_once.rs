@@ -8,8 +8,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Instant;
 
+use kube::api::{Api, Patch, PatchParams};
 use ripcord_controller::act::{Actor, Handled};
-use ripcord_controller::crd::{Mode, Phase, RegressionStep};
+use ripcord_controller::crd::{Mode, Phase, RegressionStep, ReleaseCheck};
 use ripcord_controller::ops::metrics::Metrics;
 use support::{Hook, World, fail_report};
 
@@ -105,4 +106,35 @@ async fn a_pass_verdict_records_evidence_without_acting() {
     let status = world.check().status.expect("status");
     assert_eq!(status.phase, Some(Phase::Watching));
     assert!(!status.metrics.is_empty());
+}
+
+#[tokio::test]
+async fn a_release_without_a_baseline_records_fail_verdicts_and_never_acts() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let checks: Api<ReleaseCheck> = Api::namespaced(world.client(), "shop");
+    checks
+        .patch_status(
+            "checkout-3",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "status": { "phase": "Inconclusive" } })),
+        )
+        .await
+        .expect("phase set");
+    world.server.clear_requests();
+    let hook = Hook::start().await;
+    let actor = Actor::new(world.client(), "controller-a", Arc::new(Metrics::new()))
+        .with_notifier(hook.notifier());
+    let report = fail_report("checkout-59c4d7f8b6-pod0", 1);
+    assert_eq!(
+        actor
+            .handle(&report, Instant::now())
+            .await
+            .expect("handled"),
+        Handled::Recorded
+    );
+    assert!(world.deployment_patches().is_empty());
+    assert_eq!(hook.count(), 0);
+    let status = world.check().status.expect("status");
+    assert_eq!(status.phase, Some(Phase::Inconclusive));
+    assert!(!status.metrics.is_empty(), "the evidence is still recorded");
 }

@@ -20,6 +20,9 @@ pub enum Stage {
         /// When it claimed, Unix milliseconds.
         at_ms: i64,
     },
+    /// The release has no baseline Ripcord trusts (its previous revision ran no sidecar):
+    /// verdicts are recorded as evidence, never acted on.
+    NoBaseline,
     /// The release was acted on, observed, passed or otherwise settled; nothing more to do.
     Settled,
 }
@@ -87,7 +90,7 @@ pub fn next(stage: &Stage, decision: Decision, mode: Mode, now_ms: i64) -> Next 
             }
         }
         Stage::Watching if decision == Decision::Fail => Next::Claim(claim_for(mode)),
-        Stage::Watching => Next::Record,
+        Stage::Watching | Stage::NoBaseline => Next::Record,
     }
 }
 
@@ -154,6 +157,16 @@ mod tests {
             next(&claimed, Decision::Pass, Mode::Act, i64::MAX),
             Next::Skip(SkipReason::ClaimedElsewhere)
         );
+    }
+
+    #[test]
+    fn a_release_without_a_baseline_is_recorded_never_acted_on() {
+        for decision in ALL {
+            assert_eq!(
+                next(&Stage::NoBaseline, decision, Mode::Act, 0),
+                Next::Record
+            );
+        }
     }
 
     #[test]

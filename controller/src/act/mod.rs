@@ -395,7 +395,8 @@ pub fn stage_of(status: Option<&ReleaseCheckStatus>) -> Stage {
         return Stage::Watching;
     };
     match status.phase {
-        None | Some(Phase::Watching) | Some(Phase::Inconclusive) => Stage::Watching,
+        None | Some(Phase::Watching) => Stage::Watching,
+        Some(Phase::Inconclusive) => Stage::NoBaseline,
         Some(Phase::Acting) => Stage::Claimed {
             by: status.claimed_by.clone().unwrap_or_default(),
             at_ms: status

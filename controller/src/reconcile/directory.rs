@@ -46,7 +46,7 @@ impl ReleaseDirectory for Context {
                 "ReleaseCheck {name} is settled ({:?})",
                 check.status.as_ref().and_then(|s| s.phase)
             )),
-            Stage::Watching | Stage::Claimed { .. } => ReleaseState::Open,
+            Stage::Watching | Stage::NoBaseline | Stage::Claimed { .. } => ReleaseState::Open,
         }
     }
 }

@@ -23,6 +23,13 @@ pub mod tls;
 use ripcord_sidecar::report::{MAX_REPORT_BYTES, REPORT_VERSION, VerdictReport};
 use ripcord_sidecar::verdict::VERDICT_VERSION;
 
+/// Milliseconds since the Unix epoch (0 before it, saturating far after it).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Why a report body was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {

@@ -29,6 +29,7 @@ use crate::crd::{
 };
 use crate::flags::{FlagFlipper, FlagUrl, FlipContext, FlipOutcome};
 use crate::notify::{ActionTaken, Notice, Notifier};
+use crate::now_ms;
 use crate::ops::metrics::{ActionResult as MetricResult, Metrics};
 use decide::{ClaimFor, Next, SkipReason, Stage};
 pub use error::{Error, Result};
@@ -437,11 +438,4 @@ fn params() -> PatchParams {
 /// Whether a write lost a race: 409 Conflict, or 422 from a failed JSON Patch `test`.
 fn is_conflict(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(status) if status.code == 409 || status.code == 422)
-}
-
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -14,7 +14,8 @@ use crate::crd::{
 use crate::notify::ActionTaken;
 use crate::rollback::{self, DeploymentPatch, HoldReason, RollbackPlan};
 
-use super::{Error, Result, is_conflict, now_ms};
+use super::{Error, Result, is_conflict};
+use crate::now_ms;
 
 /// Most plans made for one rollback before giving up on a Deployment that keeps changing.
 const MAX_PLANS: usize = 4;

@@ -162,14 +162,8 @@ impl FlagFlipper {
             }
             FlagUrl::Webhook(flag) => {
                 let secret = self.credentials.read(credentials::WEBHOOK_SECRET)?;
-                webhook::turn_off(&self.http, &secret, flag, name, context, now_ms()).await
+                webhook::turn_off(&self.http, &secret, flag, name, context, crate::now_ms()).await
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -56,7 +56,7 @@ impl Context {
         let Some(pod) = self.caches.pod(namespace, name) else {
             return Assignment::idle();
         };
-        let Some((deployment, release)) = self.release_of(&pod) else {
+        let Some(release) = self.release_of(&pod) else {
             return Assignment::idle();
         };
         let mut hashes = vec![release.current.hash.as_str()];
@@ -64,12 +64,12 @@ impl Context {
             hashes.push(previous.hash.as_str());
         }
         let pods = self.caches.pods_with_hash(namespace, &hashes);
-        let released_at = released_at_ms(&self.caches, &deployment, &release);
+        let released_at = released_at_ms(&self.caches, &release);
         assign::assign(&pod, &release, released_at, &pods, &self.assign)
     }
 
-    /// The Deployment the pod belongs to (through its ReplicaSet) and that Deployment's release.
-    pub fn release_of(&self, pod: &Pod) -> Option<(Arc<Deployment>, release::Release)> {
+    /// The current release of the Deployment the pod belongs to (through its ReplicaSet).
+    pub fn release_of(&self, pod: &Pod) -> Option<release::Release> {
         let namespace = pod.namespace()?;
         let rs_owner = pod
             .owner_references()
@@ -78,21 +78,15 @@ impl Context {
         let deployment = self.caches.deployment_owning(&namespace, &rs_owner.name)?;
         let uid = deployment.metadata.uid.as_deref()?;
         let replica_sets = self.caches.replica_sets_of(&namespace, uid);
-        let release = release::detect(&deployment, &replica_sets).ok()??;
-        Some((deployment, release))
+        release::detect(&deployment, &replica_sets).ok()?
     }
 }
 
-fn released_at_ms(
-    caches: &Caches,
-    deployment: &Deployment,
-    release: &release::Release,
-) -> Option<i64> {
-    let uid = deployment.metadata.uid.as_deref()?;
+/// When the release's current ReplicaSet was created, looked up by name in the cache (the
+/// ReplicaSet `release::detect` named is the Deployment's own).
+fn released_at_ms(caches: &Caches, release: &release::Release) -> Option<i64> {
     caches
-        .replica_sets_of(&release.namespace, uid)
-        .iter()
-        .find(|rs| rs.metadata.name.as_deref() == Some(release.current.replica_set.as_str()))?
+        .replica_set(&release.namespace, &release.current.replica_set)?
         .metadata
         .creation_timestamp
         .as_ref()
@@ -182,10 +176,10 @@ async fn reconcile_inner(
     }
     let observed = Observed {
         release: &release,
-        released_at_ms: released_at_ms(&context.caches, deployment, &release),
+        released_at_ms: released_at_ms(&context.caches, &release),
         policy,
         checks: checks.iter().map(AsRef::as_ref).collect(),
-        now_ms: now_ms(),
+        now_ms: crate::now_ms(),
     };
     let (writes, requeue) = plan::plan(deployment, &observed);
     for write in writes {
@@ -257,10 +251,4 @@ fn error_policy(_deployment: Arc<Deployment>, error: &Error, _context: Arc<Conte
     } else {
         Duration::from_secs(60)
     })
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -16,7 +16,7 @@ use crate::assign::BaselineSources;
 use crate::baseline::{PrometheusBaseline, PrometheusConfig};
 use crate::serve::{MAX_WINDOW_OBSERVATIONS, WINDOW_VERSION, WindowJson};
 use crate::spec::WatchSpec;
-use crate::window::{MetricDelta, Observation, Unavailable, Window};
+use crate::window::{self, MetricDelta, Observation};
 
 /// Largest window answer accepted from a peer or the snapshot, in bytes.
 pub(super) const MAX_WINDOW_BYTES: usize = 8 * 1024 * 1024;
@@ -180,7 +180,7 @@ impl BaselineReader {
             ));
         }
         let source = format!("{answered} of {total} peers");
-        usable(sum(observations, width, to_ms))
+        usable(window::total(observations, width, to_ms))
             .map(|observation| Read::Got {
                 observation,
                 source: source.clone(),
@@ -244,36 +244,9 @@ async fn fetch_window(fetcher: &Fetcher, url: &str, width: usize) -> Result<Vec<
         .collect()
 }
 
-/// Sums observations per metric into one observation at `at_ms` (a metric with no usable
-/// delta is unavailable with the latest reason).
-pub(super) fn sum(observations: Vec<Observation>, width: usize, at_ms: i64) -> Observation {
-    let mut window = Window::new(observations.len());
-    for observation in observations {
-        window.push(observation);
-    }
-    let mut totals = window.sum(i64::MIN, i64::MAX).into_iter();
-    let metrics = (0..width)
-        .map(|_| match totals.next() {
-            Some(range) => range.total.unwrap_or_else(|| {
-                MetricDelta::Unavailable(range.last_unavailable.unwrap_or_else(nothing_in_range))
-            }),
-            None => MetricDelta::Unavailable(nothing_in_range()),
-        })
-        .collect();
-    Observation { at_ms, metrics }
-}
-
-fn nothing_in_range() -> Unavailable {
-    Unavailable::ScrapeFailed("no observation in the range".to_string())
-}
-
 /// The observation when at least one metric has a usable delta, else the first reason.
 fn usable(observation: Observation) -> std::result::Result<Observation, String> {
-    if observation
-        .metrics
-        .iter()
-        .any(|m| !matches!(m, MetricDelta::Unavailable(_)))
-    {
+    if observation.any_usable() {
         return Ok(observation);
     }
     Err(match observation.metrics.first() {
@@ -295,9 +268,9 @@ mod tests {
 
     #[test]
     fn peers_observations_add_up_and_an_empty_range_is_unavailable() {
-        let summed = sum(vec![ratio(1, 1.0, 10.0), ratio(2, 2.0, 30.0)], 1, 5);
+        let summed = window::total(vec![ratio(1, 1.0, 10.0), ratio(2, 2.0, 30.0)], 1, 5);
         assert_eq!(summed, ratio(5, 3.0, 40.0));
-        let empty = sum(Vec::new(), 1, 5);
+        let empty = window::total(Vec::new(), 1, 5);
         assert!(matches!(empty.metrics[0], MetricDelta::Unavailable(_)));
         assert!(usable(empty).is_err());
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
-use super::baseline::{BaselineReader, Read, sum};
+use super::baseline::{BaselineReader, Read};
 use super::fetch::Fetcher;
 use super::{Result, RunArgs, RunError, SharedStatus, SpecEvent, SpecSource};
 use crate::assign::{Assignment, Role};
@@ -306,7 +306,7 @@ impl Canary {
             Read::Nothing(reason) => (unavailable(spec, to, &reason), reason),
         };
         let (own, _) = state.observations(from, to, MAX_WINDOW_OBSERVATIONS);
-        let canary = sum(own, spec.metrics.len(), to);
+        let canary = crate::window::total(own, spec.metrics.len(), to);
         self.judge.tick(&canary, &baseline);
         self.judged_to = to;
         let verdict = self.judge.verdict();

@@ -16,7 +16,7 @@ mod ring;
 mod staging;
 
 pub use extract::{DEFAULT_MAX_SERIES, Extractor, MAX_INCREASE_PER_SCRAPE};
-pub use ring::{RangeTotal, Window};
+pub use ring::{RangeTotal, Window, total};
 
 /// What one scrape added to one watched metric since the previous scrape.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,4 +61,13 @@ pub struct Observation {
     pub at_ms: i64,
     /// One delta per metric of the watch spec, in the spec's order.
     pub metrics: Vec<MetricDelta>,
+}
+
+impl Observation {
+    /// Whether at least one metric has a usable delta.
+    pub fn any_usable(&self) -> bool {
+        self.metrics
+            .iter()
+            .any(|m| !matches!(m, MetricDelta::Unavailable(_)))
+    }
 }

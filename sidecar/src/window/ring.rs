@@ -26,6 +26,30 @@ pub struct RangeTotal {
     pub last_unavailable: Option<Unavailable>,
 }
 
+/// Sums `observations` per metric into one observation at `at_ms`, `width` metrics wide (a
+/// metric with no usable delta among them is unavailable with the latest reason): several
+/// peers' windows over one range, or one second of a previous revision's pods.
+pub fn total(observations: Vec<Observation>, width: usize, at_ms: i64) -> Observation {
+    let mut window = Window::new(observations.len());
+    for observation in observations {
+        window.push(observation);
+    }
+    let mut totals = window.sum(i64::MIN, i64::MAX).into_iter();
+    let metrics = (0..width)
+        .map(|_| match totals.next() {
+            Some(range) => range.total.unwrap_or_else(|| {
+                MetricDelta::Unavailable(range.last_unavailable.unwrap_or_else(nothing_in_range))
+            }),
+            None => MetricDelta::Unavailable(nothing_in_range()),
+        })
+        .collect();
+    Observation { at_ms, metrics }
+}
+
+fn nothing_in_range() -> Unavailable {
+    Unavailable::ScrapeFailed("no observation in the range".to_string())
+}
+
 impl Window {
     /// An empty window holding at most `capacity` observations (at least one).
     pub fn new(capacity: usize) -> Self {

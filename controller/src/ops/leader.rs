@@ -91,6 +91,26 @@ impl Leadership {
         *self.leading.borrow()
     }
 
+    /// Yields once each time this replica starts leading (at once if it leads already), so
+    /// that a new leader looks at every object now instead of at its next resync.
+    pub fn gained(&self) -> impl futures::Stream<Item = ()> + Send + 'static {
+        futures::stream::unfold(
+            (self.leading.clone(), false),
+            |(mut leading, mut was)| async move {
+                loop {
+                    let now = *leading.borrow_and_update();
+                    if now && !was {
+                        return Some(((), (leading, true)));
+                    }
+                    was = now;
+                    if leading.changed().await.is_err() {
+                        return None;
+                    }
+                }
+            },
+        )
+    }
+
     /// Waits until this replica leads; returns at once if it does.
     pub async fn wait_until_leading(&mut self) {
         // A closed channel means the lease manager stopped: this replica never leads again,
@@ -116,6 +136,22 @@ mod tests {
         });
         sender.send(true).expect("receiver alive");
         assert!(waiter.await.expect("joins"));
+    }
+
+    #[tokio::test]
+    async fn gaining_the_lease_is_told_once_per_term() {
+        use futures::StreamExt;
+        let (sender, receiver) = watch::channel(false);
+        let mut gained = Box::pin(Leadership::from_channel(receiver).gained());
+        sender.send(true).expect("receiver alive");
+        assert_eq!(gained.next().await, Some(()));
+        sender.send(false).expect("receiver alive");
+        let lost = tokio::time::timeout(std::time::Duration::from_millis(50), gained.next()).await;
+        assert!(lost.is_err(), "losing the Lease yields nothing");
+        sender.send(true).expect("receiver alive");
+        assert_eq!(gained.next().await, Some(()), "a second term");
+        drop(sender);
+        assert_eq!(gained.next().await, None, "the lease manager stopped");
     }
 
     #[test]

@@ -140,6 +140,7 @@ def test_the_controller_may_write_only_what_it_acts_on(values: dict[str, Any]) -
         ("authentication.k8s.io", "tokenreviews"),
         ("coordination.k8s.io", "leases"),
         ("", "secrets"),
+        ("", "configmaps"),
         ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
         ("core.openfeature.dev", "featureflags"),
     }
@@ -160,9 +161,23 @@ def test_only_the_lease_is_created_without_a_name() -> None:
                 ["tokenreviews"],
                 ["events"],
                 ["releasechecks"],
+                ["configmaps"],
             ), f"{role}: unnamed create on {rule['resources']}"
     lease_rules = [r for r in grants(objects, "coordination.k8s.io", "leases") if "patch" in r["verbs"]]
     assert [r["resourceNames"] for r in lease_rules] == [["ripcord-controller"]]
+
+
+@pytest.mark.parametrize("values", ALL_VALUES)
+def test_snapshot_config_maps_are_reachable_only_in_the_controllers_namespace(
+    values: dict[str, Any],
+) -> None:
+    objects = render(values)
+    granted = [(role, rule) for role, rule in rules(objects) if "configmaps" in rule["resources"]]
+    assert len(granted) == 1, granted
+    role, rule = granted[0]
+    kind, namespace, _ = role.split("/", 2)
+    assert (kind, namespace) == ("Role", "ripcord"), f"configmaps granted by {role}"
+    assert set(rule["verbs"]) == {"create", "get", "list", "delete"}, rule
 
 
 def test_feature_flags_are_granted_only_when_enabled() -> None:

@@ -155,6 +155,7 @@ async fn main() {
         leadership: Leadership::always(),
         metrics: Arc::new(Metrics::new()),
         assign: AssignSettings::default(),
+        snapshots: None,
     });
     tokio::spawn(reconcile::run(
         context,

@@ -18,6 +18,7 @@ pub mod reconcile;
 pub mod release;
 pub mod rollback;
 pub mod run;
+pub mod snapshot;
 pub mod tls;
 
 use ripcord_sidecar::report::{MAX_REPORT_BYTES, REPORT_VERSION, VerdictReport};

@@ -1,6 +1,8 @@
 //! The whole controller, `run_with`, against the stateful fake API server: it fills its TLS
 //! Secret and the webhook's caBundle, syncs its caches, creates the release's ReleaseCheck,
-//! serves a canary its assignment and takes its fail verdict over HTTPS with the pod's token,
+//! keeps a baseline snapshot read from the previous pod's real sidecar (on 127.0.0.2, at the
+//! sidecar port) and serves it to the canary, serves a canary its assignment and takes its
+//! fail verdict over HTTPS with the pod's token,
 //! rolls the Deployment back, injects a pod at `/mutate`, and shuts down when asked.
 
 use std::sync::Arc;
@@ -17,6 +19,47 @@ use tokio::net::TcpStream;
 
 const CANARY: &str = "checkout-59c4d7f8b6-aaaaa";
 const WEBHOOK: &str = "ripcord";
+/// The previous pod's IP: a loopback address of its own, so its sidecar can take the
+/// sidecar port the controller asks on.
+const PREVIOUS_IP: &str = "127.0.0.2";
+/// Seconds of traffic the previous pod's sidecar holds.
+const PREVIOUS_SECONDS: i64 = 30;
+
+/// The previous revision's sidecar: the real HTTP surface at the sidecar port, holding
+/// [`PREVIOUS_SECONDS`] one-second observations of one ratio.
+async fn previous_sidecar() -> tokio::sync::oneshot::Sender<()> {
+    use ripcord_sidecar::serve::{Server, State};
+    use ripcord_sidecar::window::{MetricDelta, Observation};
+    let state = Arc::new(State::new(3600));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .expect("after 1970");
+    for k in (1..=PREVIOUS_SECONDS).rev() {
+        state.scrape_succeeded(
+            Duration::from_micros(50),
+            Observation {
+                at_ms: now - k * 1000,
+                metrics: vec![MetricDelta::Ratio {
+                    events: 1.0,
+                    trials: 100.0,
+                }],
+            },
+        );
+    }
+    let address = format!(
+        "{PREVIOUS_IP}:{}",
+        ripcord_controller::reconcile::assign::SIDECAR_PORT
+    );
+    let server = Server::bind(address.parse().expect("an address"), state)
+        .await
+        .expect("the sidecar port is free on 127.0.0.2");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.serve(async {
+        let _ = stopped.await;
+    }));
+    stop
+}
 const WAIT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Parser)]
@@ -76,7 +119,7 @@ async fn seeded() -> FakeApiServer {
             "checkout-7d8c96b5f4-bbbbb",
             "7d8c96b5f4",
             "a102c7e2-51d0-4f7e-8b3a-2c9d00000002",
-            "10.0.0.21",
+            PREVIOUS_IP,
         ),
     ] {
         server.insert(object).expect("pod stored");
@@ -166,6 +209,7 @@ async fn get_plain(port: u16, path: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
     let server = seeded().await;
+    let _previous = previous_sidecar().await;
     let (https_port, ops_port) = (free_port(), free_port());
     let credentials = std::env::temp_dir().join("ripcord-controller-run-test");
     let cli = Cli::parse_from([
@@ -264,8 +308,77 @@ async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
     assert_eq!(status, http::StatusCode::OK, "{body:?}");
     let assignment: Assignment = serde_json::from_slice(&body).expect("an assignment");
     assert_eq!(assignment.role, Role::Canary);
-    assert_eq!(assignment.baseline.peers, vec!["http://10.0.0.21:9464"]);
+    assert_eq!(assignment.baseline.peers, vec!["http://127.0.0.2:9464"]);
     assert_eq!(assignment.release_check.as_deref(), Some("checkout-3"));
+
+    let snapshot = server
+        .wait_until(WAIT, |s| {
+            let check = s.object(
+                "ripcord.dev/v1alpha1",
+                "releasechecks",
+                Some("shop"),
+                "checkout-3",
+            )?;
+            let snapshot = check["status"]["baselineSnapshot"].clone();
+            (!snapshot.is_null()).then_some(snapshot)
+        })
+        .await
+        .expect("the baseline snapshot was recorded");
+    assert_eq!(snapshot["podsAsked"], 1, "{snapshot}");
+    assert_eq!(snapshot["podsAnswered"], 1, "{snapshot}");
+    assert_eq!(snapshot["observations"], PREVIOUS_SECONDS, "{snapshot}");
+    assert_eq!(snapshot["configMap"], "ripcord-snapshot.shop.checkout-3");
+    assert!(
+        server
+            .object(
+                "v1",
+                "configmaps",
+                Some("ripcord"),
+                "ripcord-snapshot.shop.checkout-3"
+            )
+            .is_some()
+    );
+    let offered = tokio::time::timeout(WAIT, async {
+        loop {
+            let (_, body) = https(
+                https_port,
+                &ca_pem,
+                request("GET", "/v1/assignment", "canary-token", Vec::new()),
+            )
+            .await;
+            let assignment: Assignment = serde_json::from_slice(&body).expect("an assignment");
+            if let Some(url) = assignment.baseline.snapshot {
+                break url;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the canary is offered the snapshot once the cache sees it");
+    assert_eq!(
+        offered,
+        format!("https://ripcord-controller.ripcord.svc:{https_port}/v1/snapshot")
+    );
+    let (status, body) = https(
+        https_port,
+        &ca_pem,
+        request("GET", "/v1/snapshot", "canary-token", Vec::new()),
+    )
+    .await;
+    assert_eq!(status, http::StatusCode::OK, "{body:?}");
+    let window: ripcord_sidecar::serve::WindowJson =
+        serde_json::from_slice(&body).expect("a window");
+    let trials: f64 = window
+        .observations
+        .iter()
+        .map(
+            |o| match o.clone().into_observation().expect("valid").metrics[0] {
+                ripcord_sidecar::window::MetricDelta::Ratio { trials, .. } => trials,
+                _ => 0.0,
+            },
+        )
+        .sum();
+    assert_eq!(trials, 100.0 * PREVIOUS_SECONDS as f64);
 
     let verdict = serde_json::from_str(
         &std::fs::read_to_string(repo("testdata/verdicts/errors.json")).expect("verdict"),

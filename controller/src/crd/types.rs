@@ -173,6 +173,10 @@ pub struct ReleaseCheckStatus {
     /// When things happened.
     #[serde(default)]
     pub timeline: Timeline,
+    /// The previous revision's recent windows, kept at release time so that canaries still
+    /// have a baseline once the rolling update has replaced every previous pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_snapshot: Option<BaselineSnapshot>,
     /// Actions taken, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<ActionRecord>,
@@ -341,6 +345,29 @@ pub struct Timeline {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "date-time"))]
     pub rollback_complete: Option<String>,
+}
+
+/// What the controller kept of the previous revision's windows when the release was detected.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BaselineSnapshot {
+    /// When the windows were read (RFC 3339).
+    #[schemars(extend("format" = "date-time"))]
+    pub taken_at: String,
+    /// Running previous-revision pods whose sidecars were asked for their windows.
+    pub pods_asked: i64,
+    /// Pods that answered with a usable window.
+    pub pods_answered: i64,
+    /// Seconds of the previous revision's traffic kept (one summed observation per second);
+    /// a canary uses each once, oldest first, when no previous pod answers it any more.
+    pub observations: i64,
+    /// ConfigMap in the controller's namespace holding the windows; absent when nothing
+    /// usable was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<String>,
+    /// Why nothing, or less than asked for, was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// One action taken on the release.

@@ -5,6 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use bytes::Bytes;
+use futures::future::BoxFuture;
+
 use ripcord_sidecar::assign::Assignment;
 use ripcord_sidecar::report::Release;
 
@@ -57,6 +60,17 @@ pub trait ReleaseDirectory: Send + Sync + 'static {
 pub trait AssignmentSource: Send + Sync + 'static {
     /// The assignment of pod `namespace`/`pod`; `None` answers [`Assignment::idle`].
     fn assignment(&self, namespace: &str, pod: &str) -> Option<Assignment>;
+}
+
+/// Where the intake reads a release's baseline snapshot.
+pub trait SnapshotSource: Send + Sync + 'static {
+    /// The snapshot (a window JSON) of ReleaseCheck `namespace/check`; `Ok(None)` when none is
+    /// kept, `Err` with the reason when it cannot be read now.
+    fn snapshot<'a>(
+        &'a self,
+        namespace: &'a str,
+        check: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<Option<Bytes>, String>>;
 }
 
 /// `namespace/deployment@revision`.

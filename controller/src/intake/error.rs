@@ -91,8 +91,16 @@ pub enum Error {
     /// The TokenReview could not be made; retry later.
     #[error("cannot check the token now (TokenReview failed: {0}); retry later")]
     ReviewUnavailable(String),
+    /// The caller has no baseline snapshot to read: it is no canary, or its release kept none.
+    #[error("{0}")]
+    NoSnapshot(String),
+    /// The snapshot could not be read from the API server now; retry later.
+    #[error("cannot read the baseline snapshot now ({0}); retry later")]
+    SnapshotUnavailable(String),
     /// No such route.
-    #[error("no route {0}; the intake serves POST /v1/verdicts and GET /v1/assignment")]
+    #[error(
+        "no route {0}; the intake serves POST /v1/verdicts, GET /v1/assignment and GET /v1/snapshot"
+    )]
     NotFound(String),
     /// The route exists but not with this method.
     #[error("method {0} not allowed here")]
@@ -122,10 +130,11 @@ impl Error {
             Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::BodyRead(_) | Error::Malformed(_) => StatusCode::BAD_REQUEST,
             Error::Replayed { .. } | Error::ReleaseClosed { .. } => StatusCode::CONFLICT,
-            Error::Overloaded { .. } | Error::Closed | Error::ReviewUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Overloaded { .. }
+            | Error::Closed
+            | Error::ReviewUnavailable(_)
+            | Error::SnapshotUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::NotFound(_) | Error::NoSnapshot(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
@@ -145,6 +154,8 @@ impl Error {
             Error::Overloaded { .. } => "overloaded",
             Error::Closed => "closed",
             Error::ReviewUnavailable(_) => "review_unavailable",
+            Error::NoSnapshot(_) => "no_snapshot",
+            Error::SnapshotUnavailable(_) => "snapshot_unavailable",
             Error::NotFound(_) => "not_found",
             Error::MethodNotAllowed(_) => "method_not_allowed",
         }
@@ -166,6 +177,8 @@ impl Error {
             Error::Overloaded { .. } => Some(RefusalReason::Overloaded),
             Error::Closed
             | Error::ReviewUnavailable(_)
+            | Error::NoSnapshot(_)
+            | Error::SnapshotUnavailable(_)
             | Error::NotFound(_)
             | Error::MethodNotAllowed(_) => None,
         }
@@ -176,6 +189,7 @@ impl Error {
         match self {
             Error::Overloaded { retry_after_secs } => Some(*retry_after_secs),
             Error::ReviewUnavailable(_) | Error::Closed => Some(1),
+            Error::SnapshotUnavailable(_) => Some(5),
             _ => None,
         }
     }

@@ -3,12 +3,14 @@
 //! token checked with a TokenReview of audience `ripcord`), only for a pod of the release it
 //! names, only once per sequence number, and only while the release is open, then hands it to
 //! the acting part through a bounded channel; `GET /v1/assignment` answers the calling pod's
-//! [`ripcord_sidecar::assign::Assignment`]. A successful TokenReview is trusted for 10 s per
+//! [`ripcord_sidecar::assign::Assignment`]; `GET /v1/snapshot` answers a canary the baseline
+//! snapshot its release kept (see [`crate::snapshot`]). A successful TokenReview is trusted for 10 s per
 //! token, so a sidecar reporting each second costs one review per 10 s.
 //!
 //! Answers: 202 accepted; 400 malformed; 401 unauthenticated; 403 another pod or release; 409
-//! replayed or release closed; 413 over `MAX_REPORT_BYTES`; 503 (with `Retry-After`) when the
-//! queue is full or the TokenReview failed. A refusal changes nothing and sends nothing.
+//! replayed or release closed; 404 no snapshot for the caller; 413 over `MAX_REPORT_BYTES`; 503
+//! (with `Retry-After`) when the queue is full or the TokenReview or the snapshot read failed.
+//! A refusal changes nothing and sends nothing.
 
 mod auth;
 mod cache;
@@ -19,7 +21,8 @@ mod service;
 
 pub use auth::{AUDIENCE, PodIdentity};
 pub use directory::{
-    AssignmentSource, InMemoryDirectory, PodMembership, ReleaseDirectory, ReleaseState, authorize,
+    AssignmentSource, InMemoryDirectory, PodMembership, ReleaseDirectory, ReleaseState,
+    SnapshotSource, authorize,
 };
 pub use error::{Error, Result};
 pub use service::{ASSIGNMENT_PATH, AcceptedVerdict, Intake, VERDICTS_PATH};

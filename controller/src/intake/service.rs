@@ -1,11 +1,12 @@
 //! The intake's routes as a `tower::Service`: `POST /v1/verdicts` takes a sidecar's verdict
 //! report after authenticating, authorizing and de-duplicating it, and hands it to the acting
-//! part through a bounded channel; `GET /v1/assignment` tells a sidecar its part.
+//! part through a bounded channel; `GET /v1/assignment` tells a sidecar its part; `GET
+//! /v1/snapshot` hands a canary its release's baseline snapshot.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -20,12 +21,15 @@ use tokio::sync::mpsc;
 
 use super::auth::{self, PodIdentity};
 use super::cache::ReviewCache;
-use super::directory::{AssignmentSource, ReleaseDirectory, ReleaseState, authorize, release_name};
+use super::directory::{
+    AssignmentSource, ReleaseDirectory, ReleaseState, SnapshotSource, authorize, release_name,
+};
 use super::error::{Error, Result};
 use super::lock;
 use super::sequences::SequenceBook;
 use crate::decode_verdict;
 use crate::ops::metrics::{Metrics, VerdictDecision};
+use crate::snapshot::SNAPSHOT_PATH;
 
 /// Path of the verdict route.
 pub const VERDICTS_PATH: &str = "/v1/verdicts";
@@ -60,6 +64,7 @@ struct Inner {
     client: kube::Client,
     directory: Arc<dyn ReleaseDirectory>,
     assignments: Arc<dyn AssignmentSource>,
+    snapshots: OnceLock<Arc<dyn SnapshotSource>>,
     verdicts: mpsc::Sender<AcceptedVerdict>,
     metrics: Arc<Metrics>,
     sequences: Mutex<SequenceBook>,
@@ -90,12 +95,22 @@ impl Intake {
                 client,
                 directory,
                 assignments,
+                snapshots: OnceLock::new(),
                 verdicts,
                 metrics,
                 sequences: Mutex::new(SequenceBook::default()),
                 reviews: Mutex::new(ReviewCache::default()),
             }),
         }
+    }
+}
+
+impl Intake {
+    /// This intake, serving canaries' baseline snapshots from `snapshots` (without it,
+    /// `GET /v1/snapshot` answers 404). Set once: a second source is ignored.
+    pub fn with_snapshots(self, snapshots: Arc<dyn SnapshotSource>) -> Self {
+        let _ = self.inner.snapshots.set(snapshots);
+        self
     }
 }
 
@@ -137,7 +152,15 @@ impl Inner {
                 .assignment(request.headers())
                 .await
                 .map(|assignment| json_response(StatusCode::OK, &json!(assignment))),
-            (_, VERDICTS_PATH | ASSIGNMENT_PATH) => {
+            (&Method::GET, SNAPSHOT_PATH) => self.snapshot(request.headers()).await.map(|window| {
+                let mut response = Response::new(Full::new(window));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("application/json"),
+                );
+                response
+            }),
+            (_, VERDICTS_PATH | ASSIGNMENT_PATH | SNAPSHOT_PATH) => {
                 Err(Error::MethodNotAllowed(method.to_string()))
             }
             _ => Err(Error::NotFound(path.clone())),
@@ -238,6 +261,38 @@ impl Inner {
             .assignments
             .assignment(&caller.namespace, &caller.pod)
             .unwrap_or_else(Assignment::idle))
+    }
+}
+
+impl Inner {
+    /// The baseline snapshot of the caller's release, when it is a canary whose release kept
+    /// one (the assignment says so): a pod reads only its own release's snapshot.
+    async fn snapshot(&self, headers: &HeaderMap) -> Result<Bytes> {
+        let token = auth::bearer(headers)?;
+        let caller = self.authenticate(token).await?;
+        let assignment = self
+            .assignments
+            .assignment(&caller.namespace, &caller.pod)
+            .unwrap_or_else(Assignment::idle);
+        let none = |why: &str| Error::NoSnapshot(format!("pod {}: {why}", caller.qualified()));
+        let Some(source) = self.snapshots.get() else {
+            return Err(none("this controller keeps no baseline snapshots"));
+        };
+        let (Some(check), Some(_)) = (
+            assignment.release_check.as_deref(),
+            assignment.baseline.snapshot.as_deref(),
+        ) else {
+            return Err(none(
+                "no baseline snapshot is offered to it (not a canary, or its release kept none)",
+            ));
+        };
+        match source.snapshot(&caller.namespace, check).await {
+            Ok(Some(window)) => Ok(window),
+            Ok(None) => Err(none(&format!(
+                "the snapshot of ReleaseCheck {check} is gone"
+            ))),
+            Err(reason) => Err(Error::SnapshotUnavailable(reason)),
+        }
     }
 }
 

@@ -16,6 +16,9 @@ pub const SIDECAR_PORT: u16 = 9464;
 pub struct AssignSettings {
     /// Prometheus HTTP API offered to canaries as a last baseline source, if the cluster has one.
     pub prometheus_url: Option<String>,
+    /// Where canaries read their release's baseline snapshot (the intake's `/v1/snapshot`),
+    /// offered once one is kept; `None` offers none.
+    pub snapshot_url: Option<String>,
 }
 
 /// The assignment of `pod` in `release` (created at `released_at_ms`), given the pods of the
@@ -64,10 +67,8 @@ fn baseline(release: &Release, pods: &[Pod], settings: &AssignSettings) -> Basel
         return BaselineSources::default();
     };
     let mut peers: Vec<String> = if previous.has_sidecar {
-        pods.iter()
-            .filter(|p| template_hash(p) == Some(previous.hash.as_str()) && serving(p))
-            .filter_map(|p| p.status.as_ref()?.pod_ip.as_deref())
-            .map(peer_url)
+        serving_with_ip(pods, &previous.hash)
+            .map(|(_, ip)| peer_url(ip))
             .collect()
     } else {
         Vec::new()
@@ -87,7 +88,19 @@ fn baseline(release: &Release, pods: &[Pod], settings: &AssignSettings) -> Basel
     }
 }
 
-fn peer_url(ip: &str) -> String {
+/// The pods of revision `hash` that run and are not on their way out, with their IPs: the
+/// ones whose sidecars can serve their windows.
+pub fn serving_with_ip<'a>(
+    pods: &'a [Pod],
+    hash: &'a str,
+) -> impl Iterator<Item = (&'a Pod, &'a str)> + 'a {
+    pods.iter()
+        .filter(move |p| template_hash(p) == Some(hash) && serving(p))
+        .filter_map(|p| Some((p, p.status.as_ref()?.pod_ip.as_deref()?)))
+}
+
+/// The base URL of the sidecar of the pod at `ip`.
+pub fn peer_url(ip: &str) -> String {
     if ip.contains(':') {
         format!("http://[{ip}]:{SIDECAR_PORT}")
     } else {
@@ -155,6 +168,7 @@ mod tests {
     fn a_pod_of_the_new_revision_is_a_canary_whose_peers_are_the_live_previous_pods() {
         let settings = AssignSettings {
             prometheus_url: Some("http://prometheus.monitoring:9090".to_string()),
+            ..AssignSettings::default()
         };
         let pods = pods();
         let assignment = assign(&pods[0], &release(), Some(42), &pods, &settings);

@@ -20,10 +20,11 @@ use kube::runtime::controller::{Action, Controller};
 use ripcord_sidecar::assign::Assignment;
 use tracing::Instrument;
 
-use crate::crd::{ReleaseCheck, status_merge_patch};
+use crate::crd::{ReleaseCheck, ReleaseCheckStatus, status_merge_patch};
 use crate::ops::leader::Leadership;
 use crate::ops::metrics::{Metrics, ReconcileResult};
 use crate::release;
+use crate::snapshot::{self, Peer, Snapshots};
 use assign::AssignSettings;
 use cache::{Caches, ScopeStreams};
 pub use error::{Error, Result};
@@ -47,6 +48,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Settings shaping sidecars' assignments.
     pub assign: AssignSettings,
+    /// Where baseline snapshots are kept; `None` takes none.
+    pub snapshots: Option<Snapshots>,
 }
 
 impl Context {
@@ -65,7 +68,14 @@ impl Context {
         }
         let pods = self.caches.pods_with_hash(namespace, &hashes);
         let released_at = released_at_ms(&self.caches, &release);
-        assign::assign(&pod, &release, released_at, &pods, &self.assign)
+        let mut assignment = assign::assign(&pod, &release, released_at, &pods, &self.assign);
+        let check = self.caches.check(namespace, &check_name(&release));
+        snapshot::offer(
+            &mut assignment,
+            check.as_deref(),
+            self.assign.snapshot_url.as_deref(),
+        );
+        assignment
     }
 
     /// The current release of the Deployment the pod belongs to (through its ReplicaSet).
@@ -110,6 +120,7 @@ pub async fn run(
             let others = scope.others.for_each(|()| std::future::ready(()));
             let controller = Controller::for_stream(scope.deployments, scope.deployment_store)
                 .owns_stream(scope.replica_sets)
+                .reconcile_all_on(context.leadership.gained())
                 .graceful_shutdown_on(shutdown)
                 .run(reconcile, error_policy, context)
                 .for_each(|result| {
@@ -182,10 +193,84 @@ async fn reconcile_inner(
         now_ms: crate::now_ms(),
     };
     let (writes, requeue) = plan::plan(deployment, &observed);
+    let current = check_name(&release);
+    let status = written_status(&writes, &current).or_else(|| {
+        checks
+            .iter()
+            .find(|c| c.metadata.name.as_deref() == Some(current.as_str()))
+            .and_then(|c| c.status.clone())
+    });
     for write in writes {
         apply(&context.client, namespace, &release.deployment, write).await?;
     }
+    if let Some(snapshots) = &context.snapshots
+        && snapshot::due(status.as_ref(), release.previous_had_sidecar())
+        && let Some(status) = status
+    {
+        keep_snapshot(context, snapshots, &release, &current, status).await?;
+    }
     Ok(Action::requeue(requeue.unwrap_or(RESYNC).min(RESYNC)))
+}
+
+/// The name of the ReleaseCheck of `release`.
+fn check_name(release: &release::Release) -> String {
+    ReleaseCheck::name_for(
+        &release.deployment,
+        i64::try_from(release.current.number).unwrap_or(i64::MAX),
+    )
+}
+
+/// The status this reconcile writes for check `name`, if it writes one.
+fn written_status(writes: &[Write], name: &str) -> Option<ReleaseCheckStatus> {
+    writes.iter().rev().find_map(|write| match write {
+        Write::Status {
+            name: n, status, ..
+        } if n == name => Some(status.as_ref().clone()),
+        _ => None,
+    })
+}
+
+/// Takes the snapshot of `release`'s previous revision for check `check` and records it in
+/// the check's status.
+async fn keep_snapshot(
+    context: &Context,
+    snapshots: &Snapshots,
+    release: &release::Release,
+    check: &str,
+    status: ReleaseCheckStatus,
+) -> Result<()> {
+    let Some(previous) = &release.previous else {
+        return Ok(());
+    };
+    let namespace = release.namespace.as_str();
+    let pods = context
+        .caches
+        .pods_with_hash(namespace, &[previous.hash.as_str()]);
+    let peers: Vec<Peer> = assign::serving_with_ip(&pods, &previous.hash)
+        .map(|(pod, ip)| Peer {
+            pod: pod.name_any(),
+            url: assign::peer_url(ip),
+        })
+        .collect();
+    let record = snapshots
+        .take(namespace, check, &peers, crate::now_ms())
+        .await;
+    tracing::info!(
+        release_check = %check,
+        asked = record.pods_asked,
+        answered = record.pods_answered,
+        seconds = record.observations,
+        message = record.message.as_deref().unwrap_or(""),
+        "baseline snapshot taken"
+    );
+    let mut recorded = status.clone();
+    recorded.baseline_snapshot = Some(record);
+    let write = Write::Status {
+        name: check.to_string(),
+        status: Box::new(recorded),
+        old: Some(Box::new(status)),
+    };
+    apply(&context.client, namespace, &release.deployment, write).await
 }
 
 async fn apply(

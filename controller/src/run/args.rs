@@ -104,6 +104,10 @@ pub struct RunArgs {
     /// Kubernetes 1.29 and later). Off injects a plain container.
     #[arg(long, env = "RIPCORD_NATIVE_SIDECARS", default_value_t = true, action = clap::ArgAction::Set)]
     pub native_sidecars: bool,
+    /// Seconds of the previous revision's windows kept as a baseline snapshot when a release
+    /// is detected (newest first, within 768 KiB); 0 keeps none.
+    #[arg(long, env = "RIPCORD_SNAPSHOT_SECONDS", default_value_t = 1800)]
+    pub snapshot_seconds: u64,
 }
 
 impl RunArgs {

@@ -58,6 +58,9 @@ pub enum Error {
     /// The outbound HTTP client could not be built.
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
+    /// The baseline snapshots could not be set up.
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::Error),
 }
 
 impl Error {

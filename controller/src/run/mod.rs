@@ -26,6 +26,7 @@ use crate::ops::server::serve;
 use crate::reconcile::assign::AssignSettings;
 use crate::reconcile::cache::Caches;
 use crate::reconcile::{self, Context};
+use crate::snapshot::{SNAPSHOT_PATH, SnapshotSettings, Snapshots};
 pub use args::{RunArgs, TlsMode};
 pub use error::{Error, Result};
 pub use router::Router;
@@ -35,6 +36,9 @@ const VERDICT_QUEUE: usize = 1024;
 
 /// Verdicts handled at once by one replica.
 const ACTOR_CONCURRENCY: usize = 32;
+
+/// How often settled releases' baseline snapshots are deleted.
+const SNAPSHOT_SWEEP_PERIOD: Duration = Duration::from_secs(300);
 
 /// How often the webhook's `caBundle` is checked again.
 const CA_BUNDLE_PERIOD: Duration = Duration::from_secs(300);
@@ -101,15 +105,26 @@ pub async fn run_with(
     .await?;
 
     let (caches, streams) = Caches::watch(&client, &args.scope());
+    let snapshots = snapshots(&client, &args, &namespace)?;
     let context = Arc::new(Context {
         client: client.clone(),
         caches: caches.clone(),
-        leadership,
+        leadership: leadership.clone(),
         metrics: Arc::clone(&metrics),
         assign: AssignSettings {
             prometheus_url: args.prometheus_url.clone(),
+            snapshot_url: snapshots
+                .as_ref()
+                .map(|_| format!("{}{SNAPSHOT_PATH}", controller_url(&args, &namespace))),
         },
+        snapshots: snapshots.clone(),
     });
+    if let Some(snapshots) = snapshots.clone() {
+        tokio::spawn(
+            sweep_snapshots(snapshots, caches.clone(), leadership)
+                .instrument(tracing::info_span!("snapshot_sweep")),
+        );
+    }
     tokio::spawn(
         reconcile::run(Arc::clone(&context), streams, shutdown.clone())
             .instrument(tracing::info_span!("reconciler")),
@@ -122,13 +137,16 @@ pub async fn run_with(
     let inject = inject_config(&args, &namespace, &certificate.ca_pem)?;
     let directory: Arc<dyn ReleaseDirectory> = Arc::clone(&context) as Arc<dyn ReleaseDirectory>;
     let assignments: Arc<dyn AssignmentSource> = Arc::clone(&context) as Arc<dyn AssignmentSource>;
-    let intake = Intake::new(
+    let mut intake = Intake::new(
         client.clone(),
         directory,
         assignments,
         verdicts,
         Arc::clone(&metrics),
     );
+    if let Some(snapshots) = snapshots {
+        intake = intake.with_snapshots(Arc::new(snapshots));
+    }
     let router = Router::new(Mutate::new(Arc::new(inject)), intake);
     let https_listener = bind(args.webhook_listen).await?;
     let https = tokio::spawn(
@@ -173,11 +191,7 @@ fn actor(client: &kube::Client, args: &RunArgs, metrics: &Arc<Metrics>) -> Resul
 fn inject_config(args: &RunArgs, namespace: &str, ca_pem: &str) -> Result<InjectConfig> {
     let mut config = InjectConfig::new(&args.sidecar_image, namespace, ca_pem);
     config.native_sidecars = args.native_sidecars;
-    config.controller_url = format!(
-        "https://{}.{namespace}.svc:{}",
-        args.service_name,
-        args.webhook_listen.port()
-    );
+    config.controller_url = controller_url(args, namespace);
     if !args.sidecar_resources.trim().is_empty() {
         config.resources =
             serde_json::from_str(&args.sidecar_resources).map_err(|err| Error::Config {
@@ -186,6 +200,53 @@ fn inject_config(args: &RunArgs, namespace: &str, ca_pem: &str) -> Result<Inject
             })?;
     }
     Ok(config)
+}
+
+/// The controller's HTTPS base URL as its Service names it inside the cluster.
+fn controller_url(args: &RunArgs, namespace: &str) -> String {
+    format!(
+        "https://{}.{namespace}.svc:{}",
+        args.service_name,
+        args.webhook_listen.port()
+    )
+}
+
+/// Baseline snapshots kept in the controller's namespace, unless `--snapshot-seconds` is 0.
+fn snapshots(client: &kube::Client, args: &RunArgs, namespace: &str) -> Result<Option<Snapshots>> {
+    if args.snapshot_seconds == 0 {
+        return Ok(None);
+    }
+    let settings = SnapshotSettings {
+        span: Duration::from_secs(args.snapshot_seconds),
+        ..SnapshotSettings::new(namespace)
+    };
+    Ok(Some(Snapshots::new(client.clone(), settings)?))
+}
+
+/// Every [`SNAPSHOT_SWEEP_PERIOD`], on the leader and once the caches are synced, deletes the
+/// snapshots whose release is settled, superseded or gone.
+async fn sweep_snapshots(snapshots: Snapshots, caches: Caches, leadership: Leadership) {
+    if caches.wait_until_ready().await.is_err() {
+        return;
+    }
+    let mut ticker = tokio::time::interval(SNAPSHOT_SWEEP_PERIOD);
+    loop {
+        ticker.tick().await;
+        if !leadership.is_leader() {
+            continue;
+        }
+        let keep = |namespace: &str, name: &str| {
+            caches.check(namespace, name).is_some_and(|check| {
+                let siblings = caches.checks_of(namespace, &check.spec.deployment);
+                crate::snapshot::still_needed(&check, siblings.iter().map(AsRef::as_ref))
+            })
+        };
+        match snapshots.sweep(keep).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "deleted settled baseline snapshots"),
+            Err(error) => tracing::warn!(%error, "cannot sweep baseline snapshots; next period"),
+        }
+    }
 }
 
 /// Hands each accepted verdict to the actor, a bounded number at a time.

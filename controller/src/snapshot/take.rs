@@ -1,0 +1,66 @@
+//! Reading the previous revision's windows from its pods' sidecars, concurrently, each read
+//! bounded in time and size; a pod that fails is left out with the reason.
+
+use futures::StreamExt;
+use http::Method;
+use ripcord_sidecar::serve::{WINDOW_VERSION, WindowJson};
+use ripcord_sidecar::window::Observation;
+
+use super::merge::PodWindow;
+use crate::http::{HttpClient, json_request, parse_url};
+
+/// Sidecars read at once.
+const CONCURRENT_READS: usize = 16;
+
+/// One previous-revision pod to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The pod's name.
+    pub pod: String,
+    /// Its sidecar's base URL, `http://<pod IP>:<port>`.
+    pub url: String,
+}
+
+/// Every peer's window over `(from_ms, to_ms]`.
+pub async fn read_windows(
+    http: &HttpClient,
+    peers: &[Peer],
+    from_ms: i64,
+    to_ms: i64,
+) -> Vec<PodWindow> {
+    futures::stream::iter(peers.iter().cloned())
+        .map(|peer| async move {
+            let url = format!("{}/v1/window?from={from_ms}&to={to_ms}", peer.url);
+            PodWindow {
+                observations: read_window(http, &url).await,
+                pod: peer.pod,
+            }
+        })
+        .buffer_unordered(CONCURRENT_READS)
+        .collect()
+        .await
+}
+
+async fn read_window(http: &HttpClient, url: &str) -> Result<Vec<Observation>, String> {
+    let uri = parse_url(url, "sidecar window").map_err(|e| e.to_string())?;
+    let request = json_request(Method::GET, uri, &[], None).map_err(|e| e.to_string())?;
+    let answer = http.send(request).await.map_err(|e| e.to_string())?;
+    decode(&answer.body)
+}
+
+/// A sidecar's window answer as observations; the reason when it is not one.
+pub fn decode(body: &[u8]) -> Result<Vec<Observation>, String> {
+    let window: WindowJson =
+        serde_json::from_slice(body).map_err(|e| format!("not a window: {e}"))?;
+    if window.version != WINDOW_VERSION {
+        return Err(format!(
+            "window version {:?}, expected {WINDOW_VERSION:?}",
+            window.version
+        ));
+    }
+    window
+        .observations
+        .into_iter()
+        .map(|o| o.into_observation().map_err(|e| e.to_string()))
+        .collect()
+}

@@ -1,7 +1,19 @@
 //! One watched metric under judgement: its two e-processes, its counts, and its decision.
-//! Latency specifics (edges, cells, gate) are in [`gate`].
+//! Latency specifics (edges, cells, gate) are in [`gate`]; the judgement against an absolute
+//! limit, for a release without a baseline, in [`absolute`].
+//!
+//! **Basis.** A metric is judged either relatively (canary against baseline) or absolutely
+//! (canary alone against its limit), never both: the first tick that says which fixes it for
+//! the rest of the release. A baseline with traffic makes it relative; no baseline (no source
+//! answered) or a baseline without traffic while the canary has some makes a metric with a
+//! limit absolute. Each basis spends the metric's whole share of alpha, and only one ever runs,
+//! so the family-wise bound is unchanged. A metric without a limit and without a baseline stays
+//! inconclusive, saying so.
 
+mod absolute;
 mod gate;
+
+pub(crate) use absolute::AbsoluteJudge;
 
 use super::JudgeError;
 use super::evidence::EvidencePath;
@@ -10,7 +22,7 @@ use crate::spec::{Direction, MetricSpec, Signal};
 use crate::stats::ordinal::OrdinalEProcess;
 use crate::stats::ratio::RatioEProcess;
 use crate::stats::share::SharePrior;
-use crate::verdict::Decision;
+use crate::verdict::{Basis, Decision};
 use crate::window::{MetricDelta, Unavailable};
 
 /// Canary and baseline counts of the event cell over the judged ticks.
@@ -96,6 +108,12 @@ pub(crate) struct MetricJudge {
     pub(crate) skipped_ticks: u64,
     pub(crate) last_skip: Option<String>,
     pub(crate) path: EvidencePath,
+    /// What the metric is judged against, once a tick has said.
+    pub(crate) basis: Option<Basis>,
+    /// The judgement against the absolute limit, when the spec gives one.
+    pub(crate) absolute: Option<AbsoluteJudge>,
+    /// Why there was no baseline, the last time there was none.
+    pub(crate) no_baseline: Option<String>,
 }
 
 fn build_tests(spec: &MetricSpec, alpha: f64) -> Result<Tests, JudgeError> {
@@ -123,6 +141,15 @@ fn unavailable_reason(reason: &Unavailable) -> String {
         Unavailable::NoSeries(selector) => format!("no series matched {selector}"),
         Unavailable::CounterReset(series) => format!("counter reset on {series}"),
         Unavailable::NonMonotoneHistogram(series) => format!("non-monotone histogram {series}"),
+    }
+}
+
+/// Trials in a delta: a ratio's trials, a histogram's requests, none when unavailable.
+fn trials(delta: &MetricDelta) -> f64 {
+    match delta {
+        MetricDelta::Ratio { trials, .. } => *trials,
+        MetricDelta::Histogram { cumulative, .. } => cumulative.last().copied().unwrap_or(0.0),
+        MetricDelta::Unavailable(_) => 0.0,
     }
 }
 
@@ -156,6 +183,9 @@ impl MetricJudge {
             skipped_ticks: 0,
             last_skip: None,
             path: EvidencePath::default(),
+            basis: None,
+            absolute: AbsoluteJudge::new(spec),
+            no_baseline: None,
         }
     }
 
@@ -259,8 +289,55 @@ impl MetricJudge {
         }
     }
 
+    /// Judges one tick at `at_ms` without a baseline (no source answered, for `reason`): against
+    /// the limit when the metric has one, else skipped.
+    pub(crate) fn tick_alone(&mut self, canary: &MetricDelta, reason: &str, at_ms: i64) {
+        self.no_baseline = Some(reason.to_string());
+        if self.basis.is_none() && self.absolute.is_some() && trials(canary) > 0.0 {
+            self.basis = Some(Basis::Absolute);
+        }
+        if self.basis == Some(Basis::Absolute) {
+            self.tick_absolute(canary, at_ms);
+        } else {
+            let missing = MetricDelta::Unavailable(Unavailable::ScrapeFailed(reason.to_string()));
+            self.tick(canary, &missing, at_ms);
+        }
+    }
+
+    /// Judges one tick of the canary alone against the limit.
+    fn tick_absolute(&mut self, canary: &MetricDelta, at_ms: i64) {
+        let Some(absolute) = &mut self.absolute else {
+            return;
+        };
+        if let Err(why) = absolute.feed(canary) {
+            self.skip(|| why);
+            return;
+        }
+        self.raw_canary_trials = absolute.trials();
+        self.log_e_value = absolute.fail_log_e_value();
+        self.pass_log_e_value = absolute.pass_log_e_value();
+        self.path.push(at_ms, self.log_e_value);
+        self.decide(at_ms);
+    }
+
     /// Judges one tick at `at_ms`.
     pub(crate) fn tick(&mut self, canary: &MetricDelta, baseline: &MetricDelta, at_ms: i64) {
+        if self.basis.is_none() {
+            let baseline_trials = trials(baseline);
+            if baseline_trials > 0.0 {
+                self.basis = Some(Basis::Relative);
+            } else if self.absolute.is_some()
+                && trials(canary) > 0.0
+                && !matches!(baseline, MetricDelta::Unavailable(_))
+            {
+                self.no_baseline = Some("the baseline has no traffic".to_string());
+                self.basis = Some(Basis::Absolute);
+            }
+        }
+        if self.basis == Some(Basis::Absolute) {
+            self.tick_absolute(canary, at_ms);
+            return;
+        }
         if self.choosing_edge() {
             self.feed_edge_choice(baseline);
             return;
@@ -312,14 +389,28 @@ impl MetricJudge {
         }
     }
 
+    /// The judgement against the limit, when the metric is judged on that basis.
+    pub(crate) fn absolute_basis(&self) -> Option<&AbsoluteJudge> {
+        self.absolute
+            .as_ref()
+            .filter(|_| self.basis == Some(Basis::Absolute))
+    }
+
     /// Why the pass test may not decide, if it may not.
     pub(crate) fn pass_blocked(&self) -> Option<&str> {
+        if let Some(absolute) = self.absolute_basis() {
+            return absolute.pass_blocked();
+        }
         self.latency.as_ref()?.pass_blocked.as_deref()
     }
 
-    /// The practical-tolerance gate: for a ratio metric, the rate ratio is beyond the tolerance;
-    /// for latency, see [`MetricJudge::latency_beyond_tolerance`].
+    /// The practical gate: beyond the limit on the absolute basis; else, for a ratio metric, the
+    /// rate ratio is beyond the tolerance; for latency, see
+    /// [`MetricJudge::latency_beyond_tolerance`].
     pub(crate) fn beyond_tolerance(&self) -> bool {
+        if let Some(absolute) = self.absolute_basis() {
+            return absolute.beyond_limit();
+        }
         if let Some(latency) = &self.latency {
             return self.latency_beyond_tolerance(latency);
         }

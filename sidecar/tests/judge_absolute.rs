@@ -244,3 +244,32 @@ fn at_the_limit_the_judge_rarely_fails() {
     let slack = 3.0 * (alpha * (1.0 - alpha) / runs as f64).sqrt();
     assert!(f64::from(failed) / runs as f64 <= alpha + slack, "{failed}");
 }
+
+#[test]
+fn a_verdict_from_before_absolute_limits_decodes_as_relative() {
+    let mut judge = Judge::new(
+        &spec(vec![ratio_metric("errors", Direction::Max, 0.5)]),
+        JudgeConfig::default(),
+    );
+    let mut sim = Sim::new(6);
+    let arm = RatioArm {
+        requests_per_second: 50.0,
+        rate: 0.01,
+    };
+    for t in 1..=20 {
+        judge.tick(
+            &observation(t * 1000, vec![sim.ratio_delta(arm)]),
+            &observation(t * 1000, vec![sim.ratio_delta(arm)]),
+        );
+    }
+    let verdict = judge.verdict();
+    let mut old = serde_json::to_value(&verdict).expect("a verdict serialises");
+    let removed = old
+        .as_object_mut()
+        .and_then(|o| o.remove("basis"))
+        .expect("new verdicts carry their basis");
+    assert_eq!(removed, "relative");
+    assert!(old["metrics"][0].get("absolute").is_none());
+    let back: Verdict = serde_json::from_value(old).expect("an old verdict decodes");
+    assert_eq!(back, verdict);
+}

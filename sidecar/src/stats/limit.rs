@@ -146,12 +146,20 @@ impl LimitEProcess {
         x_ln_y(self.events, p) + x_ln_y(self.trials - self.events, 1.0 - p)
     }
 
+    /// `ln mean_i exp(LL(q_i))` over `alternatives`, without allocating.
     fn log_mixture(&self, alternatives: &[f64]) -> f64 {
-        let values: Vec<f64> = alternatives
+        let max = alternatives
             .iter()
             .map(|&q| self.log_likelihood(q))
-            .collect();
-        log_mean_exp(&values)
+            .fold(f64::NEG_INFINITY, f64::max);
+        if !max.is_finite() {
+            return max;
+        }
+        let sum: f64 = alternatives
+            .iter()
+            .map(|&q| (self.log_likelihood(q) - max).exp())
+            .sum();
+        max + (sum / alternatives.len() as f64).ln()
     }
 
     /// Natural logarithm of the fail test's e-value (evidence that the rate is beyond the limit).
@@ -166,8 +174,11 @@ impl LimitEProcess {
 
     /// The confidence sequence at level `1 - alpha` on the (constant) rate.
     pub fn confidence_interval(&self, alpha: f64) -> RateInterval {
-        let all: Vec<f64> = self.bad.iter().chain(&self.good).copied().collect();
-        let cut = self.log_mixture(&all) + alpha.ln();
+        // Both sides have LIMIT_GRID_POINTS alternatives: the mean over all is the mean of means.
+        let (bad, good) = (self.log_mixture(&self.bad), self.log_mixture(&self.good));
+        let high = bad.max(good);
+        let all = high + (0.5 * ((bad - high).exp() + (good - high).exp())).ln();
+        let cut = all + alpha.ln();
         let inside = |p: f64| self.log_likelihood(p) > cut;
         let centre = self.rate().unwrap_or(self.limit);
         RateInterval {
@@ -192,16 +203,6 @@ fn edge(centre: f64, bound: f64, inside: impl Fn(f64) -> bool) -> f64 {
         }
     }
     outer
-}
-
-/// `ln( mean_i exp(values_i) )`; `-inf` for no values.
-fn log_mean_exp(values: &[f64]) -> f64 {
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !max.is_finite() {
-        return max;
-    }
-    let sum: f64 = values.iter().map(|v| (v - max).exp()).sum();
-    max + (sum / values.len() as f64).ln()
 }
 
 #[cfg(test)]

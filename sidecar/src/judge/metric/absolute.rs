@@ -21,6 +21,9 @@ use crate::stats::limit::LimitEProcess;
 use crate::verdict::{AbsoluteEvidence, ArmCounts};
 use crate::window::MetricDelta;
 
+/// Events and trials of one tick.
+type Counts = (f64, f64);
+
 /// The bucket edges a latency limit is counted at, by index among the histogram's bounds.
 #[derive(Debug, Clone, PartialEq)]
 struct LatencyCuts {
@@ -97,7 +100,7 @@ impl AbsoluteJudge {
         &mut self,
         upper_bounds: &[f64],
         cumulative: &[f64],
-    ) -> Result<((f64, f64), (f64, f64)), String> {
+    ) -> Result<(Counts, Counts), String> {
         if upper_bounds.len() != cumulative.len() || cumulative.is_empty() {
             return Err("malformed histogram".to_string());
         }
@@ -174,11 +177,11 @@ impl AbsoluteJudge {
         self.fail.as_ref().ok().and_then(LimitEProcess::rate)
     }
 
-    /// The limit as written, for reasons.
+    /// The limit as written, for reasons: `2%`, `p99 ≤ 0.5`.
     pub(crate) fn limit_text(&self) -> String {
         match self.quantile {
-            None => format!("{}%", self.limit * 100.0),
-            Some(q) => format!("p{} ≤ {} s", q * 100.0, self.limit),
+            None => format!("{}%", short(self.limit * 100.0)),
+            Some(q) => format!("p{} ≤ {}", short(q * 100.0), short(self.limit)),
         }
     }
 
@@ -211,5 +214,23 @@ impl AbsoluteJudge {
                 .zip(self.cuts.as_ref())
                 .and_then(|(q, cuts)| cuts.judged.quantile(q)),
         }
+    }
+}
+
+/// `x` with at most six decimals and no trailing zeros: `3.5` for `3.5000000000000004`.
+fn short(x: f64) -> String {
+    let text = format!("{x:.6}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_read_as_written() {
+        assert_eq!(short(0.035 * 100.0), "3.5");
+        assert_eq!(short(2.0), "2");
+        assert_eq!(short(0.00025), "0.00025");
     }
 }

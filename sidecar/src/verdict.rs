@@ -119,7 +119,8 @@ pub struct ArmCounts {
 /// The estimated effect of the canary on one metric, with an always-valid interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Effect {
-    /// What the numbers measure: `rate_ratio` (canary rate / baseline rate).
+    /// What the numbers measure: `rate_ratio` (canary rate / baseline rate), or `rate` (the
+    /// canary's own rate) for a metric judged against its absolute limit.
     pub measure: String,
     /// Point estimate, absent without data in both arms.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -177,6 +177,45 @@ fn a_baseline_without_traffic_means_the_limit_and_one_with_traffic_the_baseline(
 }
 
 #[test]
+fn a_short_outage_of_every_baseline_source_does_not_give_up_the_comparison() {
+    let mut judge = Judge::new(
+        &spec(vec![limited("errors", Direction::Max, 0.02)]),
+        JudgeConfig::default(),
+    );
+    let mut sim = Sim::new(7);
+    let arm = RatioArm {
+        requests_per_second: 50.0,
+        rate: 0.05,
+    };
+    for t in 1..=5 {
+        judge.tick_alone(
+            &observation(t * 1000, vec![sim.ratio_delta(arm)]),
+            NO_BASELINE,
+        );
+    }
+    let pending = judge.verdict();
+    assert_eq!(pending.decision, Decision::Inconclusive);
+    assert!(
+        pending.metrics[0].reason.contains("so far 5 and"),
+        "{}",
+        pending.metrics[0].reason
+    );
+    for t in 6..=300 {
+        judge.tick(
+            &observation(t * 1000, vec![sim.ratio_delta(arm)]),
+            &observation(t * 1000, vec![sim.ratio_delta(arm)]),
+        );
+    }
+    let verdict = judge.verdict();
+    assert_eq!(
+        (verdict.basis, verdict.decision),
+        (Basis::Relative, Decision::Pass),
+        "5 % errors on both sides: within tolerance, the 2 % limit unused: {}",
+        verdict.reason
+    );
+}
+
+#[test]
 fn latency_limits_count_above_the_nearest_bucket_edges() {
     let spec_of = |limit: &str| {
         parse_watch(&format!("latency: d p99 max +20% limit {limit}")).expect("valid spec")

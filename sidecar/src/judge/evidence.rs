@@ -180,6 +180,20 @@ impl MetricJudge {
             return self.absolute_reason(absolute) + &skipped;
         }
         if self.basis.is_none()
+            && self.absolute.is_some()
+            && self.absent_ticks > 0
+            && let Some(why) = &self.no_baseline
+        {
+            return format!(
+                "{why}; judged against its absolute limit once the baseline has shown no traffic \
+                 for {} ticks and {} canary requests (so far {} and {})",
+                super::metric::ABSENT_AFTER_TICKS,
+                super::metric::ABSENT_AFTER_TRIALS,
+                self.absent_ticks,
+                self.absent_trials
+            ) + &skipped;
+        }
+        if self.basis.is_none()
             && self.absolute.is_none()
             && let Some(why) = &self.no_baseline
         {

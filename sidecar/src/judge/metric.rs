@@ -3,12 +3,16 @@
 //! limit, for a release without a baseline, in [`absolute`].
 //!
 //! **Basis.** A metric is judged either relatively (canary against baseline) or absolutely
-//! (canary alone against its limit), never both: the first tick that says which fixes it for
-//! the rest of the release. A baseline with traffic makes it relative; no baseline (no source
-//! answered) or a baseline without traffic while the canary has some makes a metric with a
-//! limit absolute. Each basis spends the metric's whole share of alpha, and only one ever runs,
-//! so the family-wise bound is unchanged. A metric without a limit and without a baseline stays
-//! inconclusive, saying so.
+//! (canary alone against its limit), never both, and once fixed the basis holds for the rest of
+//! the release. Any baseline traffic makes it relative. A metric with a limit becomes absolute
+//! once the baseline has shown no traffic at all (no source answered, or none had requests) for
+//! [`ABSENT_AFTER_TICKS`] ticks in which the canary served [`ABSENT_AFTER_TRIALS`] requests or
+//! more: a baseline that quiet is absent, not slow, and a transient outage of every source at
+//! the start does not give up the comparison. Until then the canary's counts already go into
+//! the limit test, which only decides once the basis is absolute (deciding from a later time on
+//! keeps Ville's bound). Each basis spends the metric's whole share of alpha, and only one ever
+//! decides, so the family-wise bound is unchanged. A metric without a limit and without a
+//! baseline stays inconclusive, saying so.
 
 mod absolute;
 mod gate;
@@ -24,6 +28,12 @@ use crate::stats::ratio::RatioEProcess;
 use crate::stats::share::SharePrior;
 use crate::verdict::{Basis, Decision};
 use crate::window::{MetricDelta, Unavailable};
+
+/// Ticks with canary traffic and no baseline traffic before a metric with a limit is judged
+/// against it.
+pub(crate) const ABSENT_AFTER_TICKS: u64 = 10;
+/// Canary requests served in those ticks before a metric with a limit is judged against it.
+pub(crate) const ABSENT_AFTER_TRIALS: f64 = 20.0;
 
 /// Canary and baseline counts of the event cell over the judged ticks.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -114,6 +124,10 @@ pub(crate) struct MetricJudge {
     pub(crate) absolute: Option<AbsoluteJudge>,
     /// Why there was no baseline, the last time there was none.
     pub(crate) no_baseline: Option<String>,
+    /// Ticks with canary traffic and no baseline traffic, while the basis is open.
+    pub(crate) absent_ticks: u64,
+    /// Canary requests in those ticks.
+    pub(crate) absent_trials: f64,
 }
 
 fn build_tests(spec: &MetricSpec, alpha: f64) -> Result<Tests, JudgeError> {
@@ -186,6 +200,8 @@ impl MetricJudge {
             basis: None,
             absolute: AbsoluteJudge::new(spec),
             no_baseline: None,
+            absent_ticks: 0,
+            absent_trials: 0.0,
         }
     }
 
@@ -293,10 +309,7 @@ impl MetricJudge {
     /// the limit when the metric has one, else skipped.
     pub(crate) fn tick_alone(&mut self, canary: &MetricDelta, reason: &str, at_ms: i64) {
         self.no_baseline = Some(reason.to_string());
-        if self.basis.is_none() && self.absolute.is_some() && trials(canary) > 0.0 {
-            self.basis = Some(Basis::Absolute);
-        }
-        if self.basis == Some(Basis::Absolute) {
+        if self.basis == Some(Basis::Absolute) || self.baseline_absent(canary, reason) {
             self.tick_absolute(canary, at_ms);
         } else {
             let missing = MetricDelta::Unavailable(Unavailable::ScrapeFailed(reason.to_string()));
@@ -304,13 +317,33 @@ impl MetricJudge {
         }
     }
 
-    /// Judges one tick of the canary alone against the limit.
+    /// Counts a tick without baseline traffic while the basis is open, for a metric with a limit
+    /// and canary traffic, fixing the basis as absolute when the baseline has been absent long
+    /// enough; whether the tick goes to the limit test.
+    fn baseline_absent(&mut self, canary: &MetricDelta, reason: &str) -> bool {
+        let canary_trials = trials(canary);
+        if self.basis.is_some() || self.absolute.is_none() || canary_trials <= 0.0 {
+            return false;
+        }
+        self.no_baseline = Some(reason.to_string());
+        self.absent_ticks += 1;
+        self.absent_trials += canary_trials;
+        if self.absent_ticks >= ABSENT_AFTER_TICKS && self.absent_trials >= ABSENT_AFTER_TRIALS {
+            self.basis = Some(Basis::Absolute);
+        }
+        true
+    }
+
+    /// Feeds one tick of the canary to the limit test; judges it once the basis is absolute.
     fn tick_absolute(&mut self, canary: &MetricDelta, at_ms: i64) {
         let Some(absolute) = &mut self.absolute else {
             return;
         };
         if let Err(why) = absolute.feed(canary) {
             self.skip(|| why);
+            return;
+        }
+        if self.basis != Some(Basis::Absolute) {
             return;
         }
         self.raw_canary_trials = absolute.trials();
@@ -322,19 +355,12 @@ impl MetricJudge {
 
     /// Judges one tick at `at_ms`.
     pub(crate) fn tick(&mut self, canary: &MetricDelta, baseline: &MetricDelta, at_ms: i64) {
-        if self.basis.is_none() {
-            let baseline_trials = trials(baseline);
-            if baseline_trials > 0.0 {
-                self.basis = Some(Basis::Relative);
-            } else if self.absolute.is_some()
-                && trials(canary) > 0.0
-                && !matches!(baseline, MetricDelta::Unavailable(_))
-            {
-                self.no_baseline = Some("the baseline has no traffic".to_string());
-                self.basis = Some(Basis::Absolute);
-            }
+        if self.basis.is_none() && trials(baseline) > 0.0 {
+            self.basis = Some(Basis::Relative);
         }
-        if self.basis == Some(Basis::Absolute) {
+        let answered_silent = !matches!(baseline, MetricDelta::Unavailable(_))
+            && self.baseline_absent(canary, "the baseline has no traffic");
+        if self.basis == Some(Basis::Absolute) || answered_silent {
             self.tick_absolute(canary, at_ms);
             return;
         }

@@ -19,8 +19,8 @@
 //! Without a baseline ([`Judge::tick_alone`], or a baseline without traffic) a metric whose spec
 //! gives an absolute limit is judged on the canary alone against it, with the one-sample fail
 //! and pass tests of [`crate::stats::limit`] at the same `α_m` and the same gate (the observed
-//! rate beyond the limit); which basis a metric is judged on is fixed by its first tick with
-//! data (see the `metric` module). The verdict says its basis.
+//! rate beyond the limit); which basis a metric is judged on is fixed once, by baseline traffic
+//! or by a baseline silent long enough (see the `metric` module). The verdict says its basis.
 
 pub mod evidence;
 pub mod latency;

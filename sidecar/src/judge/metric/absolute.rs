@@ -74,8 +74,8 @@ impl AbsoluteJudge {
                 },
                 Some(_),
             ) => self.latency_counts(upper_bounds, cumulative)?,
-            (MetricDelta::Unavailable(_), _) => {
-                return Err("canary: no data this tick".to_string());
+            (MetricDelta::Unavailable(why), _) => {
+                return Err(format!("canary: {}", super::unavailable_reason(why)));
             }
             _ => return Err("the delta's kind does not match the metric's signal".to_string()),
         };

@@ -4,7 +4,8 @@
 Writes testdata/stats/oracle.json: distribution-function cases (binomial log-pmf, normal cdf/ppf,
 lognormal cdf, log-gamma, log-beta, Bernoulli KL) and end-to-end log e-values of the fail test
 (two-cell share e-process), of the K-cell ordinal fail test, and of the pass test (one-cell e-process) with its confidence sequence,
-for seeded tick sequences. The grids and weights are defined by the formulas documented in
+for seeded tick sequences; and of the one-sample test against an absolute limit (fail and pass
+e-values, confidence sequence; sidecar/src/stats/limit.rs). The grids and weights are defined by the formulas documented in
 sidecar/src/stats/{share,ratio}.rs; the constants are exported so the Rust test checks they agree.
 
   python3 scripts/scipy_oracle.py          # regenerate the file
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import special, stats
+from scipy import optimize, special, stats
 
 OUT = Path(__file__).resolve().parent.parent / "testdata" / "stats" / "oracle.json"
 
@@ -34,6 +35,8 @@ PRIOR = {
     "grid_range": 64.0,
     "pass_span": 2.0,
 }
+
+LIMIT = {"grid_points": 32, "psi_lo": 0.02, "psi_hi": 4.0}
 
 
 def distribution_cases():
@@ -217,10 +220,58 @@ def ordinal_cases():
     return cases
 
 
+def limit_results(case):
+    """One-sample test: per-tick binomial log-likelihood ratios summed, mixed uniformly."""
+    k = LIMIT["grid_points"]
+    psi = [LIMIT["psi_lo"] * (LIMIT["psi_hi"] / LIMIT["psi_lo"]) ** (i / (k - 1)) for i in range(k)]
+    limit, worse = case["limit"], (1.0 if case["higher_is_worse"] else -1.0)
+    bad = [float(special.expit(special.logit(limit) + worse * p)) for p in psi]
+    good = [float(special.expit(special.logit(limit) - worse * p)) for p in psi]
+
+    def ll(p):
+        return sum(float(stats.binom.logpmf(x, n, p)) for x, n in case["ticks"])
+
+    ll_limit = ll(limit)
+    fail = float(special.logsumexp([ll(q) for q in bad]) - math.log(k)) - ll_limit
+    pass_ = float(special.logsumexp([ll(q) for q in good]) - math.log(k)) - ll_limit
+    cut = float(special.logsumexp([ll(q) for q in bad + good]) - math.log(2 * k)) + math.log(case["alpha"])
+    x = sum(t[0] for t in case["ticks"])
+    n = sum(t[1] for t in case["ticks"])
+    centre = x / n
+
+    def end(bound):
+        if ll(bound) > cut:
+            return float(bound)
+        return float(optimize.brentq(lambda p: ll(p) - cut, min(centre, bound), max(centre, bound), xtol=1e-15))
+
+    return fail, pass_, end(0.0), end(1.0)
+
+
+def limit_cases():
+    cases = []
+    scenarios = [
+        ("errors limit 2%, erring 4%", 0.02, True, 0.04, 50, 40),
+        ("errors at the limit 2%", 0.02, True, 0.02, 50, 60),
+        ("conversion at least 3%, converting 1.5%", 0.03, False, 0.015, 40, 50),
+        ("p99 limit: 1% above the edge, 0.3% seen", 0.01, True, 0.003, 80, 40),
+        ("no events", 0.05, True, 0.0, 30, 20),
+    ]
+    for seed, (name, limit, higher, rate, rps, ticks) in enumerate(scenarios):
+        rng = np.random.default_rng(200 + seed)
+        rows = []
+        for _ in range(ticks):
+            n = int(rng.integers(1, 2 * rps + 1))
+            rows.append([int(rng.binomial(n, rate)), n])
+        case = {"name": name, "limit": limit, "higher_is_worse": higher, "alpha": 0.01, "ticks": rows}
+        case["fail_log_e"], case["pass_log_e"], case["lower"], case["upper"] = limit_results(case)
+        cases.append(case)
+    return cases
+
+
 def build():
-    return {"generator": "scripts/scipy_oracle.py", "prior": PRIOR,
+    return {"generator": "scripts/scipy_oracle.py", "prior": PRIOR, "limit": LIMIT,
             "distributions": distribution_cases(), "e_values": tick_cases(),
-            "ordinal_e_values": ordinal_cases()}
+            "ordinal_e_values": ordinal_cases(), "limit_e_values": limit_cases()}
 
 
 def close(a, b, path="$"):

@@ -40,6 +40,7 @@ fn body(index: usize, sequence: u64) -> Bytes {
         ticks: 8,
         alpha: 0.01,
         decided_at_ms: Some(1_764_000_000_000),
+        basis: Default::default(),
         metrics: Vec::new(),
     };
     let release = Release {

@@ -119,6 +119,7 @@ mod tests {
             ticks: 4,
             alpha: 0.01,
             decided_at_ms: Some(1_700_000_000_000),
+            basis: Default::default(),
             metrics: Vec::new(),
         };
         let release = Release {

@@ -410,6 +410,7 @@ fn notice() -> Notice {
         alpha: 0.01,
         decided_at_ms: Some(1_700_000_006_000),
         skipped_ticks: 0,
+        absolute: None,
         latency: None,
     };
     Notice {
@@ -424,6 +425,7 @@ fn notice() -> Notice {
             ticks: 6,
             alpha: 0.01,
             decided_at_ms: Some(1_700_000_006_000),
+            basis: Default::default(),
             metrics: vec![metric],
         },
         actions: vec![

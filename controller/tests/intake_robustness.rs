@@ -80,6 +80,7 @@ fn valid_report(sequence: u64) -> Vec<u8> {
         ticks: 8,
         alpha: 0.01,
         decided_at_ms: Some(1_764_000_000_000),
+        basis: Default::default(),
         metrics: Vec::new(),
     };
     let release = Release {

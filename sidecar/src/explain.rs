@@ -35,7 +35,33 @@ pub fn write_metric(
         percent(metric.tolerance),
     )?;
     writeln!(out, "  canary:   {}", counts(&metric.canary))?;
-    writeln!(out, "  baseline: {}", counts(&metric.baseline))?;
+    if let Some(absolute) = &metric.absolute {
+        let bound = if metric.direction == "min" {
+            "at least"
+        } else {
+            "at most"
+        };
+        let counted = match (absolute.edge, absolute.pass_edge) {
+            (Some(edge), pass) => format!(
+                ": the share above the bucket edge {} (to pass: {}) must stay {bound} {}",
+                number(edge),
+                optional(pass),
+                percent(absolute.rate_limit)
+            ),
+            (None, _) => String::new(),
+        };
+        let limit = if metric.signal == "latency" {
+            number(absolute.limit)
+        } else {
+            percent(absolute.limit)
+        };
+        writeln!(
+            out,
+            "  limit:    no baseline; judged on the canary alone, {bound} {limit}{counted}"
+        )?;
+    } else {
+        writeln!(out, "  baseline: {}", counts(&metric.baseline))?;
+    }
     if let Some(latency) = &metric.latency {
         writeln!(
             out,

@@ -50,8 +50,58 @@ pub struct Verdict {
     /// When the overall decision became `fail` or `pass`, Unix milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at_ms: Option<i64>,
+    /// What the decision rests on: `absolute` when a failed metric was judged against its
+    /// absolute limit (or, for pass and inconclusive, every metric was), else `relative`.
+    /// Verdicts from before this field decode as `relative`.
+    #[serde(default)]
+    pub basis: Basis,
     /// Evidence per watched metric, in the spec's order.
     pub metrics: Vec<MetricEvidence>,
+}
+
+/// What a metric, or a verdict, is judged against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    /// The canary against the baseline, at the spec's relative tolerance.
+    #[default]
+    Relative,
+    /// The canary alone against the spec's absolute limit (no baseline to compare with).
+    Absolute,
+}
+
+/// Evidence of a metric judged on the canary alone against its absolute limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbsoluteEvidence {
+    /// The limit as written: a rate for a ratio (`0.02` for `limit 2%`), seconds (or the
+    /// histogram's unit) for a latency quantile.
+    pub limit: f64,
+    /// The bound on the event rate actually tested: the limit for a ratio, `1 - quantile` for
+    /// latency (the share of requests allowed above the limit).
+    pub rate_limit: f64,
+    /// Latency: the smallest bucket edge at or above the limit; the fail test counts requests
+    /// above it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge: Option<f64>,
+    /// Latency: the largest bucket edge at or below the limit; the pass test counts requests
+    /// above it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_edge: Option<f64>,
+    /// Canary events (errors, conversions, requests above `edge`) and trials.
+    pub canary: ArmCounts,
+    /// Lower end of the always-valid confidence sequence on the canary's rate.
+    pub lower: f64,
+    /// Upper end of that confidence sequence.
+    pub upper: f64,
+    /// The fail test's e-value (evidence that the rate is beyond `rate_limit`).
+    pub e_value: f64,
+    /// The pass test's e-value (evidence that the rate is within `rate_limit`).
+    pub pass_e_value: f64,
+    /// The e-value either test must reach: `1 / alpha` of the metric.
+    pub threshold: f64,
+    /// Latency: the canary's quantile, interpolated within buckets as `histogram_quantile` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_quantile: Option<f64>,
 }
 
 /// Counts and rate of one arm (canary or baseline) over the judged window.
@@ -69,7 +119,8 @@ pub struct ArmCounts {
 /// The estimated effect of the canary on one metric, with an always-valid interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Effect {
-    /// What the numbers measure: `rate_ratio` (canary rate / baseline rate).
+    /// What the numbers measure: `rate_ratio` (canary rate / baseline rate), or `rate` (the
+    /// canary's own rate) for a metric judged against its absolute limit.
     pub measure: String,
     /// Point estimate, absent without data in both arms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,4 +187,8 @@ pub struct MetricEvidence {
     /// Latency evidence, for latency metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencyEvidence>,
+    /// Present when the metric was judged on the canary alone against its absolute limit
+    /// (no baseline); `decision`, `e_value` and `threshold` above are then this test's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absolute: Option<AbsoluteEvidence>,
 }

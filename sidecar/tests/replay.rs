@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ripcord_sidecar::verdict::{Decision, VERDICT_VERSION, Verdict};
+use ripcord_sidecar::verdict::{Basis, Decision, VERDICT_VERSION, Verdict};
 
 const BAD_INPUT: i32 = 64;
 
@@ -418,4 +418,30 @@ fn scenario_flag_reads_the_three_files_of_a_scenario_directory() {
     assert_bad_input(&missing, "no/such/dir");
     let both = replay(&["--scenario", dir.to_str().unwrap(), "--baseline", "x.rec"]);
     assert_eq!(both.status.code(), Some(64));
+}
+
+#[test]
+fn a_canary_alone_is_judged_against_its_absolute_limits() {
+    let canary = scenarios_dir().join("errors/canary.rec");
+    let canary = canary.to_str().expect("UTF-8");
+    for (limit, code, decision, basis) in [
+        (" limit 1%", 1, Decision::Fail, Basis::Absolute),
+        (" limit 20%", 0, Decision::Pass, Basis::Absolute),
+        ("", 2, Decision::Inconclusive, Basis::Relative),
+    ] {
+        let output = replay(&["--canary", canary, "--watch", &format!("{WATCH}{limit}")]);
+        assert_eq!(output.status.code(), Some(code), "{}", stderr(&output));
+        let last = verdicts(&output).pop().expect("one verdict a tick");
+        assert_eq!(
+            (last.decision, last.basis),
+            (decision, basis),
+            "{}",
+            last.reason
+        );
+        if limit.is_empty() {
+            assert!(last.reason.contains("no absolute limit"), "{}", last.reason);
+        } else {
+            assert!(stderr(&output).contains("judged on the canary alone"));
+        }
+    }
 }

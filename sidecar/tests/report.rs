@@ -120,6 +120,7 @@ fn verdict(ticks: u64) -> Verdict {
         ticks,
         alpha: 0.01,
         decided_at_ms: None,
+        basis: Default::default(),
         metrics: Vec::new(),
     }
 }

@@ -23,7 +23,7 @@ use ripcord_sidecar::assign::{
 use ripcord_sidecar::report::{Release, VerdictReport};
 use ripcord_sidecar::run::{self, RunArgs, Running};
 use ripcord_sidecar::serve::{ObservationJson, WINDOW_VERSION, WindowJson};
-use ripcord_sidecar::verdict::Decision;
+use ripcord_sidecar::verdict::{Basis, Decision};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -407,6 +407,48 @@ async fn peers_down_give_an_inconclusive_report_saying_why() {
             .all(|r| r.report.verdict.decision == Decision::Inconclusive),
         "no baseline is never a fail or a pass"
     );
+    sidecar.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_baseline_a_limit_breach_is_reported_as_an_absolute_fail() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let gone = vec![format!(
+        "http://{}",
+        listener.local_addr().expect("address")
+    )];
+    drop(listener);
+    let token = token_file("no-baseline-limit", "token");
+    let controller = Controller::start(canary(gone), token.clone()).await;
+    let dir = dir("no-baseline-limit");
+    let annotations = dir.join("annotations");
+    write_annotations(&annotations, &format!("{SPEC} limit 2%"));
+    let mut settings = args(exporter(60).await, annotations);
+    settings.controller_url = Some(controller.url());
+    settings.controller_ca = Some(controller.ca_pem.clone());
+    settings.token_file = token;
+    let sidecar = run::start(&settings).await.expect("canary starts");
+
+    let failed = eventually("an absolute fail report", || {
+        controller
+            .received()
+            .into_iter()
+            .find(|r| r.report.verdict.decision == Decision::Fail)
+    })
+    .await;
+    let verdict = &failed.report.verdict;
+    assert_eq!(verdict.basis, Basis::Absolute, "{}", verdict.reason);
+    assert!(
+        verdict.reason.contains("none of 1 peers answered"),
+        "{}",
+        verdict.reason
+    );
+    let absolute = verdict.metrics[0]
+        .absolute
+        .as_ref()
+        .expect("absolute evidence");
+    assert_eq!(absolute.limit, 0.02);
+    assert!(absolute.canary.rate.is_some_and(|r| (r - 0.3).abs() < 1e-9));
     sidecar.stop().await;
 }
 

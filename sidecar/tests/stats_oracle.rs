@@ -1,7 +1,9 @@
 //! The judge's statistics against scipy: `testdata/stats/oracle.json`, written by
 //! `scripts/scipy_oracle.py`. Distribution functions agree to 1e-9 relative; log e-values to 1e-9
-//! absolute; confidence-sequence endpoints exactly (they are grid points).
+//! absolute; confidence-sequence endpoints exactly (they are grid points), except the one-sample
+//! limit test's, which are found by bisection and agree to 1e-9 absolute.
 
+use ripcord_sidecar::stats::limit::{LIMIT_GRID_POINTS, LIMIT_PSI_HI, LIMIT_PSI_LO, LimitEProcess};
 use ripcord_sidecar::stats::ordinal::OrdinalEProcess;
 use ripcord_sidecar::stats::ratio::{GRID_POINTS, GRID_RANGE, PASS_SPAN, RatioEProcess};
 use ripcord_sidecar::stats::share::{
@@ -245,5 +247,36 @@ fn ordinal_e_values_agree_with_scipy() {
             e.log_e_value(),
             case["log_e"].as_f64().expect("test data is valid"),
         );
+    }
+}
+
+#[test]
+fn limit_e_values_and_confidence_sequences_agree_with_scipy() {
+    let oracle = oracle();
+    let grid = &oracle["limit"];
+    let number = |key: &str| grid[key].as_f64().expect("test data is valid");
+    assert_eq!(number("grid_points"), LIMIT_GRID_POINTS as f64);
+    assert_eq!(number("psi_lo"), LIMIT_PSI_LO);
+    assert_eq!(number("psi_hi"), LIMIT_PSI_HI);
+    let cases = oracle["limit_e_values"]
+        .as_array()
+        .expect("test data is valid");
+    assert!(cases.len() >= 4);
+    for case in cases {
+        let name = case["name"].as_str().expect("test data is valid");
+        let value = |key: &str| case[key].as_f64().expect("test data is valid");
+        let higher = case["higher_is_worse"]
+            .as_bool()
+            .expect("test data is valid");
+        let mut e = LimitEProcess::new(value("limit"), higher).expect("test data is valid");
+        for tick in case["ticks"].as_array().expect("test data is valid") {
+            let t = numbers(tick);
+            e.update(t[0], t[1]).expect("test data is valid");
+        }
+        assert_log(name, &[], e.fail_log_e_value(), value("fail_log_e"));
+        assert_log(name, &[], e.pass_log_e_value(), value("pass_log_e"));
+        let interval = e.confidence_interval(value("alpha"));
+        assert_log(name, &[], interval.lower, value("lower"));
+        assert_log(name, &[], interval.upper, value("upper"));
     }
 }

@@ -1,7 +1,7 @@
 //! The pure part of acting: given where a release check stands and a verdict that just
 //! arrived, what this replica should do. No I/O; the caller applies the answer.
 
-use ripcord_sidecar::verdict::Decision;
+use ripcord_sidecar::verdict::{Basis, Decision};
 
 /// How long a claim stays with the replica that made it before another may take it over: long
 /// enough for any action to finish, short enough that a crashed replica does not strand a
@@ -21,7 +21,8 @@ pub enum Stage {
         at_ms: i64,
     },
     /// The release has no baseline Ripcord trusts (its previous revision ran no sidecar):
-    /// verdicts are recorded as evidence, never acted on.
+    /// verdicts are recorded as evidence; only a fail judged against the watch spec's absolute
+    /// limits (which needs no baseline) is acted on.
     NoBaseline,
     /// The release was acted on, observed, passed or otherwise settled; nothing more to do.
     Settled,
@@ -75,10 +76,11 @@ impl SkipReason {
     }
 }
 
-/// Decides what to do with a verdict of `decision` on a release at `stage`, for a release in
-/// `mode`, at `now_ms`. A live claim is respected even when this replica made it: the replica
-/// may be acting on it right now, in another task.
-pub fn next(stage: &Stage, decision: Decision, mode: Mode, now_ms: i64) -> Next {
+/// Decides what to do with a verdict of `decision` resting on `basis` on a release at `stage`,
+/// for a release in `mode`, at `now_ms`. A live claim is respected even when this replica made
+/// it: the replica may be acting on it right now, in another task. Without a baseline only an
+/// absolute fail is claimed: a relative verdict there compared against nothing trustworthy.
+pub fn next(stage: &Stage, decision: Decision, basis: Basis, mode: Mode, now_ms: i64) -> Next {
     match stage {
         Stage::Settled => Next::Skip(SkipReason::AlreadySettled),
         Stage::Claimed { at_ms, .. } => {
@@ -90,6 +92,9 @@ pub fn next(stage: &Stage, decision: Decision, mode: Mode, now_ms: i64) -> Next 
             }
         }
         Stage::Watching if decision == Decision::Fail => Next::Claim(claim_for(mode)),
+        Stage::NoBaseline if decision == Decision::Fail && basis == Basis::Absolute => {
+            Next::Claim(claim_for(mode))
+        }
         Stage::Watching | Stage::NoBaseline => Next::Record,
     }
 }
@@ -111,11 +116,11 @@ mod tests {
     fn a_fail_on_a_watched_release_is_claimed_for_the_policy_mode() {
         let watching = Stage::Watching;
         assert_eq!(
-            next(&watching, Decision::Fail, Mode::Act, 0),
+            next(&watching, Decision::Fail, Basis::Relative, Mode::Act, 0),
             Next::Claim(ClaimFor::Act)
         );
         assert_eq!(
-            next(&watching, Decision::Fail, Mode::Observe, 0),
+            next(&watching, Decision::Fail, Basis::Relative, Mode::Observe, 0),
             Next::Claim(ClaimFor::Observe)
         );
     }
@@ -123,7 +128,10 @@ mod tests {
     #[test]
     fn pass_and_inconclusive_are_only_recorded() {
         for decision in [Decision::Pass, Decision::Inconclusive] {
-            assert_eq!(next(&Stage::Watching, decision, Mode::Act, 0), Next::Record);
+            assert_eq!(
+                next(&Stage::Watching, decision, Basis::Relative, Mode::Act, 0),
+                Next::Record
+            );
         }
     }
 
@@ -132,7 +140,7 @@ mod tests {
         for decision in ALL {
             for mode in [Mode::Act, Mode::Observe] {
                 assert_eq!(
-                    next(&Stage::Settled, decision, mode, i64::MAX),
+                    next(&Stage::Settled, decision, Basis::Relative, mode, i64::MAX),
                     Next::Skip(SkipReason::AlreadySettled)
                 );
             }
@@ -146,24 +154,70 @@ mod tests {
             at_ms: 1_000,
         };
         assert_eq!(
-            next(&claimed, Decision::Fail, Mode::Act, 1_000 + CLAIM_TTL_MS),
+            next(
+                &claimed,
+                Decision::Fail,
+                Basis::Relative,
+                Mode::Act,
+                1_000 + CLAIM_TTL_MS
+            ),
             Next::Skip(SkipReason::ClaimedElsewhere)
         );
         assert_eq!(
-            next(&claimed, Decision::Fail, Mode::Act, 1_001 + CLAIM_TTL_MS),
+            next(
+                &claimed,
+                Decision::Fail,
+                Basis::Relative,
+                Mode::Act,
+                1_001 + CLAIM_TTL_MS
+            ),
             Next::Claim(ClaimFor::Act)
         );
         assert_eq!(
-            next(&claimed, Decision::Pass, Mode::Act, i64::MAX),
+            next(
+                &claimed,
+                Decision::Pass,
+                Basis::Relative,
+                Mode::Act,
+                i64::MAX
+            ),
             Next::Skip(SkipReason::ClaimedElsewhere)
         );
     }
 
     #[test]
-    fn a_release_without_a_baseline_is_recorded_never_acted_on() {
+    fn a_release_without_a_baseline_records_relative_verdicts_never_acting() {
         for decision in ALL {
             assert_eq!(
-                next(&Stage::NoBaseline, decision, Mode::Act, 0),
+                next(&Stage::NoBaseline, decision, Basis::Relative, Mode::Act, 0),
+                Next::Record
+            );
+        }
+    }
+
+    #[test]
+    fn a_release_without_a_baseline_acts_on_an_absolute_fail_only() {
+        for mode in [Mode::Act, Mode::Observe] {
+            assert_eq!(
+                next(&Stage::NoBaseline, Decision::Fail, Basis::Absolute, mode, 0),
+                next(&Stage::Watching, Decision::Fail, Basis::Relative, mode, 0),
+                "the same claim as a relative fail on a watched release"
+            );
+        }
+        assert_eq!(
+            next(
+                &Stage::NoBaseline,
+                Decision::Fail,
+                Basis::Absolute,
+                Mode::Observe,
+                0
+            ),
+            Next::Claim(ClaimFor::Observe),
+            "observe mode still never acts"
+        );
+        for decision in [Decision::Pass, Decision::Inconclusive] {
+            assert_eq!(
+                next(&Stage::NoBaseline, decision, Basis::Absolute, Mode::Act, 0),
                 Next::Record
             );
         }
@@ -176,7 +230,7 @@ mod tests {
             at_ms: 0,
         };
         assert_eq!(
-            next(&mine, Decision::Fail, Mode::Act, 1),
+            next(&mine, Decision::Fail, Basis::Relative, Mode::Act, 1),
             Next::Skip(SkipReason::ClaimedElsewhere)
         );
     }

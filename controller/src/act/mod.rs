@@ -153,6 +153,7 @@ impl Actor {
             let next = decide::next(
                 &stage_of(check.status.as_ref()),
                 report.verdict.decision,
+                report.verdict.basis,
                 mode,
                 now,
             );

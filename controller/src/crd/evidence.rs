@@ -225,6 +225,7 @@ mod tests {
             alpha: 0.005,
             decided_at_ms: Some(1_700_000_008_000),
             skipped_ticks: 1,
+            absolute: None,
             latency: None,
         }
     }
@@ -239,6 +240,7 @@ mod tests {
             ticks: 8,
             alpha: 0.01,
             decided_at_ms: Some(1_700_000_008_000),
+            basis: Default::default(),
             metrics,
         };
         let release = Release {

@@ -233,6 +233,7 @@ mod tests {
             alpha: 0.01,
             decided_at_ms: Some(1_700_000_010_000),
             skipped_ticks: 0,
+            absolute: None,
             latency: Some(wire::LatencyEvidence {
                 quantile: 0.99,
                 edge: 0.25,
@@ -250,6 +251,7 @@ mod tests {
             ticks: 10,
             alpha: 0.01,
             decided_at_ms: Some(1_700_000_010_000),
+            basis: Default::default(),
             metrics: vec![evidence],
         };
         let release = Release {

@@ -8,6 +8,9 @@ use super::metric::MetricJudge;
 use crate::spec::{Direction, Signal};
 use crate::verdict::{ArmCounts, Decision, Effect, LatencyEvidence, MetricEvidence};
 
+/// The measure of an absolute judgement's effect: the canary's own rate.
+const MEASURE_RATE: &str = "rate";
+
 /// Points of the path kept at full resolution, and at most as many older, downsampled points.
 pub const PATH_RECENT: usize = 600;
 
@@ -91,6 +94,23 @@ fn reported_e_value(log_e: f64) -> f64 {
 impl MetricJudge {
     /// This metric's evidence; computes the confidence sequence.
     pub(crate) fn evidence(&self) -> MetricEvidence {
+        let mut evidence = self.relative_evidence();
+        if let Some(absolute) = self.absolute_basis() {
+            let found = absolute.evidence(self.alpha, reported_e_value);
+            evidence.canary = found.canary.clone();
+            evidence.effect = Effect {
+                measure: MEASURE_RATE.to_string(),
+                estimate: found.canary.rate,
+                lower: Some(found.lower),
+                upper: Some(found.upper),
+                confidence: 1.0 - self.alpha,
+            };
+            evidence.absolute = Some(found);
+        }
+        evidence
+    }
+
+    fn relative_evidence(&self) -> MetricEvidence {
         let totals = self.totals;
         let interval = self
             .tests
@@ -137,6 +157,7 @@ impl MetricJudge {
             decided_at_ms: self.decided_at_ms,
             skipped_ticks: self.skipped_ticks,
             latency,
+            absolute: None,
         }
     }
 
@@ -155,6 +176,32 @@ impl MetricJudge {
         let estimate = self
             .estimate()
             .map_or("none".to_string(), |e| format!("{e:.3}"));
+        if let Some(absolute) = self.absolute_basis() {
+            return self.absolute_reason(absolute) + &skipped;
+        }
+        if self.basis.is_none()
+            && self.absolute.is_some()
+            && self.absent_ticks > 0
+            && let Some(why) = &self.no_baseline
+        {
+            return format!(
+                "{why}; judged against its absolute limit once the baseline has shown no traffic \
+                 for {} ticks and {} canary requests (so far {} and {})",
+                super::metric::ABSENT_AFTER_TICKS,
+                super::metric::ABSENT_AFTER_TRIALS,
+                self.absent_ticks,
+                self.absent_trials
+            ) + &skipped;
+        }
+        if self.basis.is_none()
+            && self.absolute.is_none()
+            && let Some(why) = &self.no_baseline
+        {
+            return format!(
+                "{why}, and no absolute limit to judge the canary alone against \
+                 (add one, e.g. \"limit 2%\")"
+            ) + &skipped;
+        }
         let base = match (&self.tests, self.decision) {
             (Err(problem), _) => format!("cannot be judged: {problem}"),
             (_, Decision::Fail) => format!(
@@ -190,6 +237,46 @@ impl MetricJudge {
             ),
         };
         base + &skipped
+    }
+}
+
+impl MetricJudge {
+    /// Why the decision against the absolute limit is what it is.
+    fn absolute_reason(&self, absolute: &super::metric::AbsoluteJudge) -> String {
+        let limit = absolute.limit_text();
+        let why = self.no_baseline.as_deref().unwrap_or("no baseline");
+        let rate = absolute
+            .rate()
+            .map_or("none".to_string(), |r| format!("{r:.4}"));
+        let threshold = 1.0 / self.alpha;
+        let detail = match self.decision {
+            Decision::Fail => format!(
+                "beyond the limit {limit}: e-value {:.3e} ≥ {threshold:.0} and rate {rate}",
+                reported_e_value(self.log_e_value)
+            ),
+            Decision::Pass => format!(
+                "within the limit {limit}: pass e-value {:.3e} ≥ {threshold:.0}",
+                reported_e_value(self.pass_log_e_value)
+            ),
+            Decision::Inconclusive => match absolute.problem() {
+                Some(problem) => format!("cannot be judged against the limit: {problem}"),
+                None if self.raw_canary_trials <= 0.0 => "no canary traffic".to_string(),
+                None if self.pass_log_e_value >= self.ln_threshold => format!(
+                    "cannot pass: {}",
+                    absolute.pass_blocked().unwrap_or_default()
+                ),
+                None if self.log_e_value >= self.ln_threshold => {
+                    format!("rate {rate} is evidently off but within the limit {limit}")
+                }
+                None => format!(
+                    "against the limit {limit}, not enough evidence yet: e-value {:.3} and pass \
+                     e-value {:.3} of {threshold:.0} needed (rate {rate})",
+                    reported_e_value(self.log_e_value),
+                    reported_e_value(self.pass_log_e_value),
+                ),
+            },
+        };
+        format!("{why}; judged on the canary alone, {detail}")
     }
 }
 

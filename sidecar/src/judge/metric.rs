@@ -1,7 +1,23 @@
 //! One watched metric under judgement: its two e-processes, its counts, and its decision.
-//! Latency specifics (edges, cells, gate) are in [`gate`].
+//! Latency specifics (edges, cells, gate) are in [`gate`]; the judgement against an absolute
+//! limit, for a release without a baseline, in [`absolute`].
+//!
+//! **Basis.** A metric is judged either relatively (canary against baseline) or absolutely
+//! (canary alone against its limit), never both, and once fixed the basis holds for the rest of
+//! the release. Any baseline traffic makes it relative. A metric with a limit becomes absolute
+//! once the baseline has shown no traffic at all (no source answered, or none had requests) for
+//! [`ABSENT_AFTER_TICKS`] ticks in which the canary served [`ABSENT_AFTER_TRIALS`] requests or
+//! more: a baseline that quiet is absent, not slow, and a transient outage of every source at
+//! the start does not give up the comparison. Until then the canary's counts already go into
+//! the limit test, which only decides once the basis is absolute (deciding from a later time on
+//! keeps Ville's bound). Each basis spends the metric's whole share of alpha, and only one ever
+//! decides, so the family-wise bound is unchanged. A metric without a limit and without a
+//! baseline stays inconclusive, saying so.
 
+mod absolute;
 mod gate;
+
+pub(crate) use absolute::AbsoluteJudge;
 
 use super::JudgeError;
 use super::evidence::EvidencePath;
@@ -10,8 +26,14 @@ use crate::spec::{Direction, MetricSpec, Signal};
 use crate::stats::ordinal::OrdinalEProcess;
 use crate::stats::ratio::RatioEProcess;
 use crate::stats::share::SharePrior;
-use crate::verdict::Decision;
+use crate::verdict::{Basis, Decision};
 use crate::window::{MetricDelta, Unavailable};
+
+/// Ticks with canary traffic and no baseline traffic before a metric with a limit is judged
+/// against it.
+pub(crate) const ABSENT_AFTER_TICKS: u64 = 10;
+/// Canary requests served in those ticks before a metric with a limit is judged against it.
+pub(crate) const ABSENT_AFTER_TRIALS: f64 = 20.0;
 
 /// Canary and baseline counts of the event cell over the judged ticks.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -96,6 +118,16 @@ pub(crate) struct MetricJudge {
     pub(crate) skipped_ticks: u64,
     pub(crate) last_skip: Option<String>,
     pub(crate) path: EvidencePath,
+    /// What the metric is judged against, once a tick has said.
+    pub(crate) basis: Option<Basis>,
+    /// The judgement against the absolute limit, when the spec gives one.
+    pub(crate) absolute: Option<AbsoluteJudge>,
+    /// Why there was no baseline, the last time there was none.
+    pub(crate) no_baseline: Option<String>,
+    /// Ticks with canary traffic and no baseline traffic, while the basis is open.
+    pub(crate) absent_ticks: u64,
+    /// Canary requests in those ticks.
+    pub(crate) absent_trials: f64,
 }
 
 fn build_tests(spec: &MetricSpec, alpha: f64) -> Result<Tests, JudgeError> {
@@ -123,6 +155,15 @@ fn unavailable_reason(reason: &Unavailable) -> String {
         Unavailable::NoSeries(selector) => format!("no series matched {selector}"),
         Unavailable::CounterReset(series) => format!("counter reset on {series}"),
         Unavailable::NonMonotoneHistogram(series) => format!("non-monotone histogram {series}"),
+    }
+}
+
+/// Trials in a delta: a ratio's trials, a histogram's requests, none when unavailable.
+fn trials(delta: &MetricDelta) -> f64 {
+    match delta {
+        MetricDelta::Ratio { trials, .. } => *trials,
+        MetricDelta::Histogram { cumulative, .. } => cumulative.last().copied().unwrap_or(0.0),
+        MetricDelta::Unavailable(_) => 0.0,
     }
 }
 
@@ -156,6 +197,11 @@ impl MetricJudge {
             skipped_ticks: 0,
             last_skip: None,
             path: EvidencePath::default(),
+            basis: None,
+            absolute: AbsoluteJudge::new(spec),
+            no_baseline: None,
+            absent_ticks: 0,
+            absent_trials: 0.0,
         }
     }
 
@@ -259,8 +305,65 @@ impl MetricJudge {
         }
     }
 
+    /// Judges one tick at `at_ms` without a baseline (no source answered, for `reason`): against
+    /// the limit when the metric has one, else skipped.
+    pub(crate) fn tick_alone(&mut self, canary: &MetricDelta, reason: &str, at_ms: i64) {
+        self.no_baseline = Some(reason.to_string());
+        if self.basis == Some(Basis::Absolute) || self.baseline_absent(canary, reason) {
+            self.tick_absolute(canary, at_ms);
+        } else {
+            let missing = MetricDelta::Unavailable(Unavailable::ScrapeFailed(reason.to_string()));
+            self.tick(canary, &missing, at_ms);
+        }
+    }
+
+    /// Counts a tick without baseline traffic while the basis is open, for a metric with a limit
+    /// and canary traffic, fixing the basis as absolute when the baseline has been absent long
+    /// enough; whether the tick goes to the limit test.
+    fn baseline_absent(&mut self, canary: &MetricDelta, reason: &str) -> bool {
+        let canary_trials = trials(canary);
+        if self.basis.is_some() || self.absolute.is_none() || canary_trials <= 0.0 {
+            return false;
+        }
+        self.no_baseline = Some(reason.to_string());
+        self.absent_ticks += 1;
+        self.absent_trials += canary_trials;
+        if self.absent_ticks >= ABSENT_AFTER_TICKS && self.absent_trials >= ABSENT_AFTER_TRIALS {
+            self.basis = Some(Basis::Absolute);
+        }
+        true
+    }
+
+    /// Feeds one tick of the canary to the limit test; judges it once the basis is absolute.
+    fn tick_absolute(&mut self, canary: &MetricDelta, at_ms: i64) {
+        let Some(absolute) = &mut self.absolute else {
+            return;
+        };
+        if let Err(why) = absolute.feed(canary) {
+            self.skip(|| why);
+            return;
+        }
+        if self.basis != Some(Basis::Absolute) {
+            return;
+        }
+        self.raw_canary_trials = absolute.trials();
+        self.log_e_value = absolute.fail_log_e_value();
+        self.pass_log_e_value = absolute.pass_log_e_value();
+        self.path.push(at_ms, self.log_e_value);
+        self.decide(at_ms);
+    }
+
     /// Judges one tick at `at_ms`.
     pub(crate) fn tick(&mut self, canary: &MetricDelta, baseline: &MetricDelta, at_ms: i64) {
+        if self.basis.is_none() && trials(baseline) > 0.0 {
+            self.basis = Some(Basis::Relative);
+        }
+        let answered_silent = !matches!(baseline, MetricDelta::Unavailable(_))
+            && self.baseline_absent(canary, "the baseline has no traffic");
+        if self.basis == Some(Basis::Absolute) || answered_silent {
+            self.tick_absolute(canary, at_ms);
+            return;
+        }
         if self.choosing_edge() {
             self.feed_edge_choice(baseline);
             return;
@@ -312,14 +415,28 @@ impl MetricJudge {
         }
     }
 
+    /// The judgement against the limit, when the metric is judged on that basis.
+    pub(crate) fn absolute_basis(&self) -> Option<&AbsoluteJudge> {
+        self.absolute
+            .as_ref()
+            .filter(|_| self.basis == Some(Basis::Absolute))
+    }
+
     /// Why the pass test may not decide, if it may not.
     pub(crate) fn pass_blocked(&self) -> Option<&str> {
+        if let Some(absolute) = self.absolute_basis() {
+            return absolute.pass_blocked();
+        }
         self.latency.as_ref()?.pass_blocked.as_deref()
     }
 
-    /// The practical-tolerance gate: for a ratio metric, the rate ratio is beyond the tolerance;
-    /// for latency, see [`MetricJudge::latency_beyond_tolerance`].
+    /// The practical gate: beyond the limit on the absolute basis; else, for a ratio metric, the
+    /// rate ratio is beyond the tolerance; for latency, see
+    /// [`MetricJudge::latency_beyond_tolerance`].
     pub(crate) fn beyond_tolerance(&self) -> bool {
+        if let Some(absolute) = self.absolute_basis() {
+            return absolute.beyond_limit();
+        }
         if let Some(latency) = &self.latency {
             return self.latency_beyond_tolerance(latency);
         }

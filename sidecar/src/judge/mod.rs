@@ -15,13 +15,19 @@
 //! only; the primary edge nearest the watched quantile drives the pass test and the gate, which
 //! compares the canary's share above it with the baseline's share there at the tolerance
 //! ([`latency`]). Overall: fail if any metric failed, pass if all passed, else inconclusive.
+//!
+//! Without a baseline ([`Judge::tick_alone`], or a baseline without traffic) a metric whose spec
+//! gives an absolute limit is judged on the canary alone against it, with the one-sample fail
+//! and pass tests of [`crate::stats::limit`] at the same `α_m` and the same gate (the observed
+//! rate beyond the limit); which basis a metric is judged on is fixed once, by baseline traffic
+//! or by a baseline silent long enough (see the `metric` module). The verdict says its basis.
 
 pub mod evidence;
 pub mod latency;
 mod metric;
 
 use crate::spec::WatchSpec;
-use crate::verdict::{Decision, VERDICT_VERSION, Verdict};
+use crate::verdict::{Basis, Decision, VERDICT_VERSION, Verdict};
 use crate::window::{MetricDelta, Observation, Unavailable};
 use evidence::PathPoint;
 use metric::MetricJudge;
@@ -105,20 +111,56 @@ impl Judge {
 
     /// Judges one tick: the canary's and the baseline's deltas over the same interval.
     pub fn tick(&mut self, canary: &Observation, baseline: &Observation) -> Decision {
-        self.ticks += 1;
-        self.first_at_ms.get_or_insert(canary.at_ms);
-        self.last_at_ms = canary.at_ms;
+        self.start_tick(canary.at_ms);
         for (index, metric) in self.metrics.iter_mut().enumerate() {
             let a = canary.metrics.get(index).unwrap_or(&self.missing);
             let b = baseline.metrics.get(index).unwrap_or(&self.missing);
             metric.tick(a, b, canary.at_ms);
         }
+        self.end_tick(canary.at_ms)
+    }
+
+    /// Judges one tick without a baseline (no source answered, for `reason`): metrics with an
+    /// absolute limit are judged on the canary alone; the others skip the tick with the reason.
+    pub fn tick_alone(&mut self, canary: &Observation, reason: &str) -> Decision {
+        self.start_tick(canary.at_ms);
+        for (index, metric) in self.metrics.iter_mut().enumerate() {
+            let a = canary.metrics.get(index).unwrap_or(&self.missing);
+            metric.tick_alone(a, reason, canary.at_ms);
+        }
+        self.end_tick(canary.at_ms)
+    }
+
+    fn start_tick(&mut self, at_ms: i64) {
+        self.ticks += 1;
+        self.first_at_ms.get_or_insert(at_ms);
+        self.last_at_ms = at_ms;
+    }
+
+    fn end_tick(&mut self, at_ms: i64) -> Decision {
         let decision = self.overall();
         if decision != self.decision {
             self.decision = decision;
-            self.decided_at_ms = (decision != Decision::Inconclusive).then_some(canary.at_ms);
+            self.decided_at_ms = (decision != Decision::Inconclusive).then_some(at_ms);
         }
         decision
+    }
+
+    /// What the overall decision rests on (see [`Verdict::basis`]).
+    fn basis(&self) -> Basis {
+        let absolute = |m: &MetricJudge| m.absolute_basis().is_some();
+        let rests_on_limits = if self.decision == Decision::Fail {
+            self.metrics
+                .iter()
+                .any(|m| m.decision == Decision::Fail && absolute(m))
+        } else {
+            !self.metrics.is_empty() && self.metrics.iter().all(absolute)
+        };
+        if rests_on_limits {
+            Basis::Absolute
+        } else {
+            Basis::Relative
+        }
     }
 
     fn overall(&self) -> Decision {
@@ -156,6 +198,7 @@ impl Judge {
             ticks: self.ticks,
             alpha: self.config.alpha,
             decided_at_ms: self.decided_at_ms,
+            basis: self.basis(),
             metrics,
         }
     }
@@ -174,6 +217,9 @@ impl Judge {
         };
         match self.decision {
             Decision::Fail => format!("regression: {}", listed(Decision::Fail)),
+            Decision::Pass if self.basis() == Basis::Absolute => {
+                "every metric is within its absolute limit".to_string()
+            }
             Decision::Pass => "every metric is within tolerance".to_string(),
             Decision::Inconclusive if self.ticks == 0 => {
                 "no canary observation judged yet".to_string()

@@ -23,8 +23,9 @@ pub struct ReplayArgs {
     /// `testdata/scenarios/`; stands for `--baseline`, `--canary` and `--watch-file`.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["baseline", "canary"])]
     pub scenario: Option<PathBuf>,
-    /// Recording of the baseline (the previous version), `# SCRAPE <unix-ms>` blocks.
-    #[arg(long, value_name = "FILE", required_unless_present = "scenario")]
+    /// Recording of the baseline (the previous version), `# SCRAPE <unix-ms>` blocks. Without
+    /// one the canary is judged alone against the spec's absolute limits (`limit 2%`).
+    #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
     /// Recording of the canary (the new version), `# SCRAPE <unix-ms>` blocks.
     #[arg(long, value_name = "FILE", required_unless_present = "scenario")]
@@ -44,9 +45,11 @@ pub struct ReplayArgs {
 }
 
 impl ReplayArgs {
-    /// The baseline recording's path, from `--baseline` or the scenario directory.
-    pub fn baseline_path(&self) -> PathBuf {
-        self.scenario_file("baseline.rec", &self.baseline)
+    /// The baseline recording's path, from `--baseline` or the scenario directory; `None`
+    /// without either (the canary is then judged alone).
+    pub fn baseline_path(&self) -> Option<PathBuf> {
+        (self.scenario.is_some() || self.baseline.is_some())
+            .then(|| self.scenario_file("baseline.rec", &self.baseline))
     }
 
     /// The canary recording's path, from `--canary` or the scenario directory.
@@ -94,16 +97,21 @@ pub fn run_with_summary(
     summary: &mut impl Write,
 ) -> Result<Decision> {
     let (source_name, spec) = load_spec(args)?;
-    let baseline = Recording::read(&args.baseline_path())?;
+    let baseline = args
+        .baseline_path()
+        .map(|path| Recording::read(&path))
+        .transpose()?;
     let canary = Recording::read(&args.canary_path())?;
+    let recordings: Vec<&Recording> = baseline.iter().chain([&canary]).collect();
     let mut seen = HashSet::new();
-    for recording in [&baseline, &canary] {
+    for recording in &recordings {
         collect_series_names(recording, &mut seen)?;
     }
-    check_metrics_exist(&spec, &seen, &source_name, &baseline, &canary)?;
-    let replayed = replay(&spec, args.alpha, &baseline, &canary, out)?;
+    check_metrics_exist(&spec, &seen, &source_name, &recordings)?;
+    let replayed = replay(&spec, args.alpha, baseline.as_ref(), &canary, out)?;
     if !args.quiet {
-        summary::write(summary, &replayed, &baseline, &canary).map_err(ReplayError::Output)?;
+        summary::write(summary, &replayed, baseline.as_ref(), &canary)
+            .map_err(ReplayError::Output)?;
     }
     Ok(replayed.verdict.decision)
 }
@@ -179,8 +187,7 @@ fn check_metrics_exist(
     spec: &WatchSpec,
     seen: &HashSet<String>,
     source_name: &str,
-    baseline: &Recording,
-    canary: &Recording,
+    recordings: &[&Recording],
 ) -> Result<()> {
     for metric in &spec.metrics {
         if let Some(series) = series_names(&metric.signal)
@@ -192,7 +199,11 @@ fn check_metrics_exist(
                 line: metric.line,
                 metric: metric.name.clone(),
                 series,
-                recordings: format!("{} or {}", baseline.path.display(), canary.path.display()),
+                recordings: recordings
+                    .iter()
+                    .map(|r| r.path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
             });
         }
     }
@@ -234,21 +245,25 @@ impl<'r> Arm<'r> {
     }
 }
 
-/// Feeds the judge the aligned recordings and writes one JSON verdict line per tick.
+/// Reason given for every tick of a replay without a baseline recording.
+const NO_BASELINE_RECORDING: &str = "no baseline recording given";
+
+/// Feeds the judge the aligned recordings and writes one JSON verdict line per tick; without a
+/// baseline recording, judges the canary alone.
 fn replay(
     spec: &WatchSpec,
     alpha: f64,
-    baseline: &Recording,
+    baseline: Option<&Recording>,
     canary: &Recording,
     out: &mut impl Write,
 ) -> Result<Replayed> {
     let times = |r: &Recording| r.scrapes.iter().map(|s| s.at_ms).collect::<Vec<_>>();
-    let alignment = align(&times(canary), &times(baseline));
+    let alignment = align(&times(canary), &baseline.map(times).unwrap_or_default());
     let mut judge = Judge::new(spec, JudgeConfig { alpha });
-    let mut base_arm = Arm::new(spec, baseline);
+    let mut base_arm = baseline.map(|recording| Arm::new(spec, recording));
     let mut canary_arm = Arm::new(spec, canary);
     for index in alignment.history.clone() {
-        if let Some(observation) = base_arm.observe(index) {
+        if let Some(observation) = base_arm.as_mut().and_then(|arm| arm.observe(index)) {
             judge.baseline_history(&observation);
         }
     }
@@ -256,6 +271,12 @@ fn replay(
     for (tick, baseline_scrapes) in alignment.ticks.iter().enumerate() {
         let Some(canary_obs) = canary_arm.observe(tick) else {
             break;
+        };
+        let Some(base_arm) = base_arm.as_mut() else {
+            judge.tick_alone(&canary_obs, NO_BASELINE_RECORDING);
+            verdict = judge.verdict();
+            write_verdict(out, &verdict)?;
+            continue;
         };
         let parts: Vec<Observation> = baseline_scrapes
             .clone()

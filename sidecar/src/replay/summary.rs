@@ -12,21 +12,30 @@ use crate::verdict::Verdict;
 pub(super) fn write(
     out: &mut impl Write,
     replayed: &Replayed,
-    baseline: &Recording,
+    baseline: Option<&Recording>,
     canary: &Recording,
 ) -> io::Result<()> {
     let verdict = &replayed.verdict;
     let alignment = &replayed.alignment;
-    writeln!(
-        out,
-        "Replayed canary {} ({}) against baseline {} ({}, {} before the canary started, used as \
-         pre-release history).",
-        canary.path.display(),
-        describe(canary),
-        baseline.path.display(),
-        describe(baseline),
-        alignment.history.len(),
-    )?;
+    match baseline {
+        Some(baseline) => writeln!(
+            out,
+            "Replayed canary {} ({}) against baseline {} ({}, {} before the canary started, used \
+             as pre-release history).",
+            canary.path.display(),
+            describe(canary),
+            baseline.path.display(),
+            describe(baseline),
+            alignment.history.len(),
+        )?,
+        None => writeln!(
+            out,
+            "Replayed canary {} ({}) alone, without a baseline recording: metrics with an \
+             absolute limit are judged against it, the others stay inconclusive.",
+            canary.path.display(),
+            describe(canary),
+        )?,
+    }
     writeln!(
         out,
         "{} ticks, one per canary scrape; baseline scrapes matched within {} ms; alpha {} across {} metric(s).",

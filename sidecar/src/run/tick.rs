@@ -21,7 +21,7 @@ use crate::scrape::{ScrapeConfig, ScrapeError, Scraper, Tls};
 use crate::serve::{MAX_WINDOW_OBSERVATIONS, ScrapeErrorKind, State};
 use crate::spec::WatchSpec;
 use crate::verdict::Decision;
-use crate::window::{Extractor, MetricDelta, Observation, Unavailable};
+use crate::window::{Extractor, MetricDelta, Unavailable};
 
 /// Longest range judged at once; older unjudged time is dropped (a long outage of every
 /// baseline source, for example).
@@ -297,17 +297,23 @@ impl Canary {
                     read_bound.as_millis()
                 ))
             });
-        let (baseline, source) = match read {
+        let (own, _) = state.observations(from, to, MAX_WINDOW_OBSERVATIONS);
+        let canary = crate::window::total(own, spec.metrics.len(), to);
+        // Without a baseline, metrics with an absolute limit are judged on the canary alone.
+        let source = match read {
             Read::Wait => return,
             Read::Got {
                 observation,
                 source,
-            } => (observation, source),
-            Read::Nothing(reason) => (unavailable(spec, to, &reason), reason),
+            } => {
+                self.judge.tick(&canary, &observation);
+                source
+            }
+            Read::Nothing(reason) => {
+                self.judge.tick_alone(&canary, &reason);
+                reason
+            }
         };
-        let (own, _) = state.observations(from, to, MAX_WINDOW_OBSERVATIONS);
-        let canary = crate::window::total(own, spec.metrics.len(), to);
-        self.judge.tick(&canary, &baseline);
         self.judged_to = to;
         let verdict = self.judge.verdict();
         status.update(|s| {
@@ -321,18 +327,6 @@ impl Canary {
         if let Some(reporter) = &self.reporter {
             reporter.offer(verdict);
         }
-    }
-}
-
-/// An observation in which every metric is unavailable with `reason`.
-fn unavailable(spec: &WatchSpec, at_ms: i64, reason: &str) -> Observation {
-    Observation {
-        at_ms,
-        metrics: spec
-            .metrics
-            .iter()
-            .map(|_| MetricDelta::Unavailable(Unavailable::ScrapeFailed(reason.to_string())))
-            .collect(),
     }
 }
 

@@ -197,6 +197,7 @@ impl Watch {
                     signal,
                     direction: m.direction,
                     tolerance: m.tolerance,
+                    limit: None,
                     line: i + 1,
                 }
             })

@@ -4,7 +4,7 @@
 //! ```text
 //! errors:     http_requests_total{code=~"5.."} / http_requests_total   max +50%
 //! latency:    http_request_duration_seconds                             p99 max +20%
-//! conversion: checkout_completed_total / checkout_started_total         min -5%
+//! conversion: checkout_completed_total / checkout_started_total         min -5%   limit 3%
 //! ```
 //!
 //! # Grammar
@@ -12,7 +12,7 @@
 //! ```text
 //! spec       = { line "\n" }                       (at most 16 KiB and 32 metrics)
 //! line       = blank | "#" comment | metric [ "#" comment ]
-//! metric     = name ":" signal constraint
+//! metric     = name ":" signal constraint [ limit ]
 //! name       = letter { letter | digit | "_" | "-" }        (unique, at most 64 bytes)
 //! signal     = selector "/" selector                        ratio: events / trials
 //!            | selector quantile                            latency of a histogram family
@@ -20,6 +20,8 @@
 //! constraint = "max" [ "+" ] percent                        higher is worse
 //!            | "min" [ "-" ] percent                        lower is worse
 //! percent    = number "%"                          (max: 0 to 1000 %, min: 0 to 90 %)
+//! limit      = "limit" ( number "%"                   ratio: a rate strictly between 0 and 100 %
+//!                      | number [ "us" | "ms" | "s" ] ) latency (max only): bare = the histogram's unit
 //! ```
 //!
 //! `selector` is a PromQL series selector (see [`crate::selector`]). A ratio's selectors name
@@ -28,6 +30,13 @@
 //!
 //! The tolerance is relative to the baseline: `max +50%` flags the canary when its rate exceeds
 //! the baseline's by more than half; `min -5%` when it falls more than 5 % below.
+//!
+//! The optional `limit` is absolute and is what a release without a baseline (its previous
+//! revision ran no sidecar, or the baseline has no traffic) is judged against: `max +50% limit 2%`
+//! means the error ratio must stay at or below 2 %, `min -5% limit 3%` that conversion must stay
+//! at or above 3 %, `p99 max +20% limit 500ms` that the 99th percentile must stay at or below
+//! 500 ms (durations are converted to seconds, the Prometheus base unit; a bare number is taken
+//! in the histogram's own unit).
 
 mod parse;
 mod words;
@@ -78,6 +87,10 @@ pub struct MetricSpec {
     pub direction: Direction,
     /// Relative change that still counts as no regression: `0.5` for `max +50%`, `0.05` for `min -5%`.
     pub tolerance: f64,
+    /// Absolute limit judged when there is no baseline: a rate in `(0, 1)` for a ratio (`0.02`
+    /// for `limit 2%`), a duration in seconds (or the histogram's unit) for a latency quantile.
+    /// The direction is the metric's: `max` bounds from above, `min` from below.
+    pub limit: Option<f64>,
     /// Line (1-based) of the spec the metric was written on.
     pub line: usize,
 }

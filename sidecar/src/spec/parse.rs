@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::words::{hint, percent};
+use super::words::{decimal, hint, percent};
 use super::{
     Direction, MAX_METRICS, MAX_NAME_BYTES, MAX_SPEC_BYTES, MetricSpec, Result, Signal, SpecError,
     WatchSpec,
@@ -139,11 +139,17 @@ impl<'a> Line<'a> {
         self.pos += 1;
         let signal = self.signal()?;
         let (direction, tolerance) = self.constraint()?;
+        let limit = self.limit(&signal, direction)?;
         self.skip_space();
         if !self.at_end_or_comment() {
+            let after = if limit.is_some() {
+                "the limit"
+            } else {
+                "the constraint (an absolute limit is written e.g. \"limit 2%\")"
+            };
             return self.fail(
                 self.pos,
-                format!("unexpected {} after the constraint", self.found()),
+                format!("unexpected {} after {after}", self.found()),
             );
         }
         Ok(MetricSpec {
@@ -151,6 +157,7 @@ impl<'a> Line<'a> {
             signal,
             direction,
             tolerance,
+            limit,
             line: self.number,
         })
     }
@@ -385,6 +392,89 @@ impl<'a> Line<'a> {
             );
         }
         Ok(tolerance)
+    }
+
+    /// The optional `limit <value>` after the constraint.
+    fn limit(&mut self, signal: &Signal, direction: Direction) -> Result<Option<f64>> {
+        self.skip_space();
+        let keyword_at = self.pos;
+        let rest = self.rest();
+        let is_limit = rest.strip_prefix("limit").is_some_and(|after| {
+            after
+                .chars()
+                .next()
+                .is_none_or(|c| c.is_whitespace() || c == '#')
+        });
+        if !is_limit {
+            return Ok(None);
+        }
+        self.pos += "limit".len();
+        self.skip_space();
+        let number_at = self.pos;
+        let number = self.word(|c| c.is_ascii_digit() || c == '.');
+        let unit = self.word(|c| c.is_ascii_alphabetic() || c == '%');
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        let example = match signal {
+            Signal::Ratio { .. } => "limit 2%",
+            Signal::Latency { .. } => "limit 500ms",
+        };
+        if whole.is_empty() || fraction.contains('.') || number.ends_with('.') {
+            return self.fail(
+                number_at,
+                format!(
+                    "expected a value after \"limit\", found {}; write e.g. {example}",
+                    self.found_at(number_at)
+                ),
+            );
+        }
+        if whole.len() + fraction.len() > 12 {
+            return self.fail(number_at, "the limit has more than 12 digits");
+        }
+        match signal {
+            Signal::Ratio { .. } => {
+                if unit != "%" {
+                    return self.fail(
+                        number_at + number.len(),
+                        format!("a ratio's limit is a percentage: write {number}%"),
+                    );
+                }
+                let rate = percent(whole, fraction);
+                if !(rate > 0.0 && rate < 1.0) {
+                    return self.fail(
+                        number_at,
+                        format!("limit {number}% is not a rate strictly between 0% and 100%"),
+                    );
+                }
+                Ok(Some(rate))
+            }
+            Signal::Latency { .. } => {
+                if direction != Direction::Max {
+                    return self.fail(
+                        keyword_at,
+                        "a latency limit bounds the quantile from above: use it with \"max\"",
+                    );
+                }
+                let shift = match unit {
+                    "" | "s" => 0,
+                    "ms" => 3,
+                    "us" => 6,
+                    other => {
+                        return self.fail(
+                            number_at + number.len(),
+                            format!(
+                                "unknown duration unit {other:?}; use \"us\", \"ms\", \"s\", \
+                                 or none for the histogram's own unit"
+                            ),
+                        );
+                    }
+                };
+                let seconds = decimal(whole, fraction, shift);
+                if seconds <= 0.0 {
+                    return self.fail(number_at, "a latency limit must be above zero");
+                }
+                Ok(Some(seconds))
+            }
+        }
     }
 
     fn found_at(&self, pos: usize) -> String {

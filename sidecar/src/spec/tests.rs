@@ -282,6 +282,65 @@ fn size_caps() {
     assert!(err(&long_name).2.contains("at most 64"));
 }
 
+#[test]
+fn absolute_limits_parse_for_ratios_and_latency() {
+    let spec = parse_watch(
+        "errors: x / y  max +50%  limit 2%\n\
+         latency: h p99 max +20% limit 500ms  # at most half a second\n\
+         conversion: a / b min -5% limit 3.5%\n\
+         slow: h p50 max +10% limit 1.5s\n\
+         fast: h p90 max 10% limit 250us\n\
+         raw: h p90 max 10% limit 0.25\n\
+         plain: x / y max +50%",
+    )
+    .unwrap();
+    let limits: Vec<_> = spec.metrics.iter().map(|m| m.limit).collect();
+    assert_eq!(
+        limits,
+        [
+            Some(0.02),
+            Some(0.5),
+            Some(0.035),
+            Some(1.5),
+            Some(0.00025),
+            Some(0.25),
+            None
+        ]
+    );
+    assert_eq!(spec.metrics[0].tolerance, 0.5);
+    assert_eq!(spec.metrics[2].direction, Direction::Min);
+}
+
+#[test]
+fn bad_limits_name_their_column() {
+    let (line, column, message) = err("e: x / y max +5%\ne: x / y max +5% limit 2");
+    assert_eq!((line, column), (2, 25), "where the % is missing");
+    assert!(message.contains("percentage: write 2%"), "{message}");
+    let (_, column, message) = err("e: x / y max +5% limit 100%");
+    assert_eq!(column, 24);
+    assert!(message.contains("strictly between"), "{message}");
+    let (_, column, _) = err("e: x / y max +5% limit 0%");
+    assert_eq!(column, 24);
+    let (_, column, message) = err("e: x / y max +5% limit");
+    assert_eq!(column, 23);
+    assert!(message.contains("limit 2%"), "{message}");
+    let (_, column, message) = err("l: h p99 max +5% limit 5m");
+    assert_eq!(column, 25);
+    assert!(message.contains("unknown duration unit \"m\""), "{message}");
+    let (_, column, message) = err("l: h p99 min -5% limit 5ms");
+    assert_eq!(column, 18);
+    assert!(message.contains("use it with \"max\""), "{message}");
+    let (_, column, message) = err("l: h p99 max +5% limit 0ms");
+    assert_eq!(column, 24);
+    assert!(message.contains("above zero"), "{message}");
+    let (_, column, message) = err("e: x / y max +5% limit 2% 3%");
+    assert_eq!(column, 27);
+    assert!(message.contains("after the limit"), "{message}");
+    let (_, column, message) = err("e: x / y max +5% limits 2%");
+    assert_eq!(column, 18);
+    assert!(message.contains("written e.g. \"limit 2%\""), "{message}");
+}
+
 fn spec_like() -> impl Strategy<Value = String> {
     let token = prop_oneof![
         Just("errors".to_owned()),
@@ -298,6 +357,8 @@ fn spec_like() -> impl Strategy<Value = String> {
         Just("50".to_owned()),
         Just(".".to_owned()),
         Just("%".to_owned()),
+        Just("limit".to_owned()),
+        Just("ms".to_owned()),
         Just("\n".to_owned()),
         Just("#".to_owned()),
         "\\PC{0,3}",

@@ -3,11 +3,17 @@
 /// The value of `whole.fraction` percent as a fraction (ASCII digits, at most a dozen of them),
 /// rounded once: `percent("99", "9")` is exactly the double nearest 0.999.
 pub(super) fn percent(whole: &str, fraction: &str) -> f64 {
+    decimal(whole, fraction, 2)
+}
+
+/// The value of `whole.fraction` divided by `10^shift` (ASCII digits, at most a dozen of them,
+/// `shift` at most 6), rounded once: `decimal("500", "", 3)` is exactly 0.5.
+pub(super) fn decimal(whole: &str, fraction: &str, shift: usize) -> f64 {
     let mantissa = whole
         .bytes()
         .chain(fraction.bytes())
         .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
-    let scale = 10u64.pow(u32::try_from(fraction.len() + 2).unwrap_or(0));
+    let scale = 10u64.pow(u32::try_from(fraction.len() + shift).unwrap_or(0));
     mantissa as f64 / scale as f64
 }
 

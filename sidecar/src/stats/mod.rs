@@ -1,7 +1,8 @@
 //! Statistics of the judge: distribution functions ([`special`]), the fail test's share e-process
 //! on `K` ordered cells ([`ordinal`]) and its two-cell form ([`share`]) and the pass test's one-cell e-process with its confidence sequence
-//! ([`ratio`]).
+//! ([`ratio`]), and the one-sample test of a canary against an absolute limit ([`limit`]).
 
+pub mod limit;
 pub mod ordinal;
 pub mod ratio;
 pub mod share;

@@ -28,6 +28,7 @@ pub fn ratio_metric(name: &str, direction: Direction, tolerance: f64) -> MetricS
         },
         direction,
         tolerance,
+        limit: None,
         line: 1,
     }
 }
@@ -41,6 +42,7 @@ pub fn latency_metric(quantile: f64, tolerance: f64) -> MetricSpec {
         },
         direction: Direction::Max,
         tolerance,
+        limit: None,
         line: 2,
     }
 }

@@ -46,6 +46,25 @@ pub(crate) struct Failure {
     pub(crate) status: StatusCode,
 }
 
+/// A write by another client a test asked for: just before the next request with this method
+/// and path is served, the object at `key` becomes what `change` makes of it.
+pub(crate) struct Interference {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) key: ObjectKey,
+    pub(crate) change: Box<dyn FnOnce(Option<&Value>) -> Value + Send>,
+}
+
+impl std::fmt::Debug for Interference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interference")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What every connection shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -53,6 +72,7 @@ pub(crate) struct Shared {
     pub(crate) log: Mutex<Vec<LoggedRequest>>,
     pub(crate) tokens: Mutex<HashMap<String, TokenIdentity>>,
     pub(crate) failures: Mutex<Vec<Failure>>,
+    pub(crate) interferences: Mutex<Vec<Interference>>,
     pub(crate) address: SocketAddr,
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Woken after every answered request (and seed), for tests waiting on state.
@@ -89,6 +109,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         body,
     };
     lock(&shared.log).push(request.clone());
+    interfere(&shared, &request);
     let response = match take_failure(&shared, &request) {
         Some(status) => refusal(&ApiError::new(
             status,
@@ -99,6 +120,25 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
     };
     shared.answered.notify_waiters();
     response
+}
+
+/// Carries out the first interference waiting for this request, if any.
+fn interfere(shared: &Shared, request: &LoggedRequest) {
+    let interference = {
+        let mut waiting = lock(&shared.interferences);
+        let Some(index) = waiting
+            .iter()
+            .position(|i| i.method == request.method && i.path == request.path)
+        else {
+            return;
+        };
+        waiting.remove(index)
+    };
+    let mut store = lock(&shared.store);
+    let next = (interference.change)(store.get(&interference.key));
+    if let Err(e) = store.overwrite(&interference.key, next) {
+        tracing::warn!("fake API server: interference not stored: {}", e.message);
+    }
 }
 
 fn take_failure(shared: &Shared, request: &LoggedRequest) -> Option<StatusCode> {

@@ -182,17 +182,28 @@ async fn reconcile_inner(
         now_ms: crate::now_ms(),
     };
     let (writes, requeue) = plan::plan(deployment, &observed);
+    let mut created = None;
     for write in writes {
-        apply(&context.client, namespace, &release.deployment, write).await?;
+        apply(
+            &context.client,
+            namespace,
+            &release.deployment,
+            write,
+            &mut created,
+        )
+        .await?;
     }
     Ok(Action::requeue(requeue.unwrap_or(RESYNC).min(RESYNC)))
 }
 
+/// Carries out one planned write. `created` holds the resourceVersion of the check this
+/// reconcile created, which guards its first status write.
 async fn apply(
     client: &kube::Client,
     namespace: &str,
     deployment: &str,
     write: Write,
+    created: &mut Option<String>,
 ) -> Result<()> {
     let checks: Api<ReleaseCheck> = Api::namespaced(client.clone(), namespace);
     let params = PatchParams {
@@ -203,15 +214,27 @@ async fn apply(
         Write::CreateCheck(check) => {
             let name = check.name_any();
             match checks.create(&PostParams::default(), &check).await {
-                Ok(_) => {
+                Ok(stored) => {
+                    *created = stored.metadata.resource_version;
                     tracing::info!(release_check = %name, "release detected; ReleaseCheck created")
                 }
-                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    *created = None;
+                    tracing::debug!(release_check = %name, "ReleaseCheck exists already; its status is not this reconcile's to set");
+                }
                 Err(source) => return Err(Error::kube("create ReleaseCheck", &name, source)),
             }
         }
-        Write::Status { name, status, old } => {
-            let patch = status_merge_patch(old.as_deref(), &status, None)?;
+        Write::Status {
+            name,
+            status,
+            old,
+            resource_version,
+        } => {
+            let Some(version) = resource_version.or_else(|| created.take()) else {
+                return Ok(());
+            };
+            let patch = status_merge_patch(old.as_deref(), &status, Some(&version))?;
             checks
                 .patch_status(&name, &params, &Patch::Merge(&patch))
                 .await

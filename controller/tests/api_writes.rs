@@ -13,6 +13,11 @@
 //! | Quarantine: pause a re-applied failed template (`rollback::plan`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_re_applied_failed_template_is_paused_by_a_guarded_json_patch` |
 //! | Events on the Deployment (`act::evidence::events`, kube `Recorder`) | POST `events.k8s.io/v1`, none (a create) | `a_rollback_writes_claim_rollback_outcome_and_events_in_order` |
 //! | OpenFeature `FeatureFlag` off (`flags::openfeature::turn_off`) | PATCH, merge, `metadata.resourceVersion` | `an_openfeature_flag_is_turned_off_under_a_precondition_and_replanned_on_conflict` |
+//! | ReleaseCheck create (`reconcile::apply`, `plan::plan`) | POST, none (a create fails on an existing name: 409, tolerated) | `a_new_release_creates_its_check_sets_its_status_and_annotates_the_deployment` |
+//! | First status of a new check: `Watching`/`Inconclusive`, `released` (`reconcile::apply`) | PATCH `…/status`, merge, the created check's `metadata.resourceVersion`; skipped when the create found the check there | `a_new_release_creates_its_check_sets_its_status_and_annotates_the_deployment`, `a_check_created_by_another_writer_keeps_its_status` |
+//! | `Passed` at the end of the guard period (`plan::maybe_passed`) | PATCH `…/status`, merge, the cached check's `metadata.resourceVersion` | `a_pass_at_the_end_of_the_guard_period_is_written_under_a_precondition`, `a_pass_never_overwrites_a_concurrent_claim` |
+//! | `rollbackComplete` (`plan::complete_rollback`) | PATCH `…/status`, merge, the cached check's `metadata.resourceVersion` | `a_finished_rollback_is_marked_complete_and_replanned_after_a_conflict` |
+//! | Deployment annotation `ripcord.dev/release-check` (`plan::plan`) | PATCH, merge, none (one key, idempotent) | `a_new_release_creates_its_check_sets_its_status_and_annotates_the_deployment` |
 //! | Webhook `caBundle` (`tls::apply_ca_bundle`) | PATCH, JSON patch, `test` of each webhook's name | `the_ca_bundle_patch_touches_only_ca_bundles_and_fails_on_a_reordered_list` |
 
 mod support;
@@ -20,12 +25,20 @@ mod support;
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::time::Duration;
+
+use futures::FutureExt;
 use http::Method;
+use kube::api::{Api, DeleteParams};
 use ripcord_controller::act::{Actor, Handled, decide::SkipReason};
 use ripcord_controller::crd::{ActionResult, Mode, Phase, RegressionStep, rfc3339_from_ms};
 use ripcord_controller::flags::{Credentials, FlagFlipper};
 use ripcord_controller::http::{HttpClient, HttpLimits};
+use ripcord_controller::ops::leader::Leadership;
 use ripcord_controller::ops::metrics::Metrics;
+use ripcord_controller::reconcile::assign::AssignSettings;
+use ripcord_controller::reconcile::cache::{Caches, Scope};
+use ripcord_controller::reconcile::{self, Context};
 use ripcord_fake_apiserver::{LoggedRequest, ObjectKey};
 use serde_json::{Value, json};
 use support::{DEPLOYMENT_PATH, FAILED_HASH, Hook, PREVIOUS_HASH, World, fail_report, report};
@@ -40,6 +53,12 @@ const EVENTS_PATH: &str = "/apis/events.k8s.io/v1/namespaces/shop/events";
 /// The FeatureFlag object the `flag` step turns off.
 const FLAG_PATH: &str =
     "/apis/core.openfeature.dev/v1beta1/namespaces/shop/featureflags/checkout-flags";
+
+/// Where ReleaseChecks of shop are created.
+const CHECKS_PATH: &str = "/apis/ripcord.dev/v1alpha1/namespaces/shop/releasechecks";
+
+/// Longest a scenario waits for the reconciler.
+const WAIT: Duration = Duration::from_secs(20);
 
 const MERGE: &str = "application/merge-patch+json";
 const JSON_PATCH: &str = "application/json-patch+json";
@@ -622,4 +641,337 @@ async fn an_openfeature_flag_is_turned_off_under_a_precondition_and_replanned_on
         "the other writer's change survives"
     );
     assert!(world.deployment_patches().is_empty());
+}
+
+/// Runs the real reconciler (leading) over shop until the returned sender says stop.
+fn start_reconciler(world: &World) -> tokio::sync::watch::Sender<bool> {
+    let client = world.client();
+    let (caches, streams) = Caches::watch(&client, &Scope::Namespaces(vec!["shop".to_string()]));
+    let context = Arc::new(Context {
+        client,
+        caches,
+        leadership: Leadership::always(),
+        metrics: Arc::new(Metrics::new()),
+        assign: AssignSettings::default(),
+    });
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }
+    .boxed()
+    .shared();
+    tokio::spawn(reconcile::run(context, streams, shutdown));
+    stop
+}
+
+/// Waits until the reconciler annotated the Deployment with its latest check (its last write
+/// for a release), then a little longer for anything it should not write.
+async fn until_annotated(world: &World) {
+    world
+        .server
+        .wait_until(WAIT, |s| {
+            let deployment = s.get(&deployment_key())?;
+            deployment["metadata"]["annotations"]
+                .get("ripcord.dev/release-check")
+                .map(|_| ())
+        })
+        .await
+        .expect("the reconciler annotated the Deployment");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+/// The support world without its ReleaseCheck (as before the reconciler saw the release); returns
+/// the check as it was stored.
+async fn world_before_the_check() -> (World, Value) {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let check = world.server.get(&check_key()).expect("the check");
+    let api: Api<ripcord_controller::crd::ReleaseCheck> = Api::namespaced(world.client(), "shop");
+    api.delete("checkout-3", &DeleteParams::default())
+        .await
+        .expect("deleted");
+    world.server.clear_requests();
+    (world, check)
+}
+
+/// PATCHes of the check's status so far.
+fn status_patches(world: &World) -> Vec<LoggedRequest> {
+    world
+        .server
+        .writes()
+        .into_iter()
+        .filter(|r| r.method == Method::PATCH && r.path == CHECK_STATUS_PATH)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_release_creates_its_check_sets_its_status_and_annotates_the_deployment() {
+    let (world, _) = world_before_the_check().await;
+    let deployment = world.deployment();
+    let stop = start_reconciler(&world);
+    until_annotated(&world).await;
+    let _ = stop.send(true);
+    let writes = world.server.writes();
+    let creates: Vec<&LoggedRequest> = writes.iter().filter(|r| r.method == Method::POST).collect();
+    let patches: Vec<&LoggedRequest> = writes
+        .iter()
+        .filter(|r| r.method == Method::PATCH)
+        .collect();
+    assert!(
+        writes
+            .iter()
+            .all(|r| [Method::POST, Method::PATCH].contains(&r.method)),
+        "{writes:#?}"
+    );
+
+    // The create: no precondition (a create of an existing name fails by itself, 409), no status.
+    let create = assert_write(
+        creates[0],
+        Method::POST,
+        CHECKS_PATH,
+        "application/json",
+        None,
+    );
+    assert_eq!(create["metadata"]["name"], "checkout-3");
+    assert!(create["metadata"].get("resourceVersion").is_none());
+    assert_eq!(
+        create["metadata"]["ownerReferences"],
+        json!([{"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout",
+                "uid": deployment["metadata"]["uid"], "controller": false,
+                "blockOwnerDeletion": false}])
+    );
+    assert_eq!(create["spec"]["revision"], 3);
+    assert_eq!(create["spec"]["templateHash"], FAILED_HASH);
+    assert_eq!(
+        create["spec"]["previous"],
+        json!({"revision": 2, "templateHash": PREVIOUS_HASH})
+    );
+    assert!(create.get("status").is_none_or(Value::is_null), "{create}");
+
+    // Then the first status, guarded by the version the create returned; then the annotation.
+    assert_eq!(patches.len(), 2, "status, annotation: {patches:#?}");
+    let status = assert_write(
+        patches[0],
+        Method::PATCH,
+        CHECK_STATUS_PATH,
+        MERGE,
+        Some("ripcord"),
+    );
+    assert_eq!(members(&status), ["metadata", "status"]);
+    assert!(
+        status["metadata"]["resourceVersion"].is_string(),
+        "{status}"
+    );
+    assert_eq!(status["status"]["phase"], "Watching");
+    assert!(status["status"]["timeline"]["released"].is_string());
+    assert!(status["status"].get("claimedBy").is_none());
+    // The annotation: one key of a merge patch, no precondition. Writing it twice writes the
+    // same value, and a merge patch of one annotation leaves every other field alone, so a
+    // concurrent writer loses nothing.
+    let annotation = assert_write(
+        patches[1],
+        Method::PATCH,
+        DEPLOYMENT_PATH,
+        MERGE,
+        Some("ripcord"),
+    );
+    assert_eq!(
+        annotation,
+        json!({"metadata": {"annotations": {"ripcord.dev/release-check": "checkout-3"}}})
+    );
+    let stored = world.check();
+    assert_eq!(stored.status.expect("status").phase, Some(Phase::Watching));
+    let after = world.deployment();
+    assert_eq!(
+        after["spec"], deployment["spec"],
+        "the Deployment's spec is untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_check_created_by_another_writer_keeps_its_status() {
+    let (world, mut theirs) = world_before_the_check().await;
+    theirs["status"] = json!({"phase": "RolledBack", "claimedBy": "controller-b"});
+    world
+        .server
+        .write_as_other_before_next(Method::POST, CHECKS_PATH, check_key(), move |_| theirs);
+    let stop = start_reconciler(&world);
+    until_annotated(&world).await;
+    let _ = stop.send(true);
+    assert!(
+        status_patches(&world).is_empty(),
+        "no status is written over a check this reconcile did not create: {:#?}",
+        status_patches(&world)
+    );
+    let status = world.check().status.expect("status");
+    assert_eq!(status.phase, Some(Phase::RolledBack));
+    assert_eq!(status.claimed_by.as_deref(), Some("controller-b"));
+}
+
+/// Gives the world's check a `pass` verdict (its guard period, 30 minutes from revision 3's
+/// ReplicaSet, is long over).
+fn passing(world: &World) -> String {
+    let stored = world
+        .server
+        .write_as_other(&check_key(), |current| {
+            let mut check = current.cloned().expect("the check exists");
+            check["status"]["verdict"] = "pass".into();
+            check
+        })
+        .expect("verdict written");
+    world.server.clear_requests();
+    resource_version(&stored)
+}
+
+#[tokio::test]
+async fn a_pass_at_the_end_of_the_guard_period_is_written_under_a_precondition() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let version = passing(&world);
+    let stop = start_reconciler(&world);
+    until_annotated(&world).await;
+    world
+        .server
+        .wait_until(WAIT, |s| {
+            let check = s.get(&check_key())?;
+            (check["status"]["phase"] == "Passed").then_some(())
+        })
+        .await
+        .expect("the check passed");
+    let _ = stop.send(true);
+    let patches = status_patches(&world);
+    assert_eq!(patches.len(), 1, "{patches:#?}");
+    let body = assert_write(
+        &patches[0],
+        Method::PATCH,
+        CHECK_STATUS_PATH,
+        MERGE,
+        Some("ripcord"),
+    );
+    assert_eq!(
+        body,
+        json!({"metadata": {"resourceVersion": version},
+               "status": {"phase": "Passed", "message": "the guard period ended and the release passed"}})
+    );
+}
+
+#[tokio::test]
+async fn a_pass_never_overwrites_a_concurrent_claim() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    passing(&world);
+    let claimed_at = now_rfc3339();
+    world.server.write_as_other_before_next(
+        Method::PATCH,
+        CHECK_STATUS_PATH,
+        check_key(),
+        move |current| {
+            let mut check = current.cloned().expect("the check exists");
+            check["status"]["phase"] = "Acting".into();
+            check["status"]["claimedBy"] = "controller-b".into();
+            check["status"]["claimedAt"] = claimed_at.into();
+            check
+        },
+    );
+    let stop = start_reconciler(&world);
+    world
+        .server
+        .wait_until(WAIT, |s| {
+            s.writes()
+                .into_iter()
+                .find(|r| r.method == Method::PATCH && r.path == CHECK_STATUS_PATH)
+        })
+        .await
+        .expect("the reconciler tried to pass the check");
+    until_annotated(&world).await;
+    let _ = stop.send(true);
+    let status = world.check().status.expect("status");
+    assert_eq!(
+        status.phase,
+        Some(Phase::Acting),
+        "the claim stands: {:#?}",
+        status_patches(&world)
+    );
+    assert_eq!(status.claimed_by.as_deref(), Some("controller-b"));
+}
+
+#[tokio::test]
+async fn a_finished_rollback_is_marked_complete_and_replanned_after_a_conflict() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let handled = actor(&world, "controller-a")
+        .handle(&fail_report("checkout-59c4d7f8b6-pod0", 1), Instant::now())
+        .await
+        .expect("handled");
+    assert!(matches!(
+        handled,
+        Handled::Acted {
+            phase: Phase::RolledBack,
+            ..
+        }
+    ));
+    let read = world
+        .server
+        .write_as_other(&deployment_key(), |current| {
+            let mut deployment = current.cloned().expect("the Deployment exists");
+            let replicas = deployment["spec"]["replicas"].clone();
+            deployment["status"] = json!({
+                "observedGeneration": deployment["metadata"]["generation"],
+                "replicas": replicas, "updatedReplicas": replicas,
+                "availableReplicas": replicas, "readyReplicas": replicas,
+            });
+            deployment
+        })
+        .expect("the rollout finished");
+    assert_eq!(
+        read["status"]["observedGeneration"],
+        read["metadata"]["generation"]
+    );
+    world.server.clear_requests();
+    world.server.write_as_other_before_next(
+        Method::PATCH,
+        CHECK_STATUS_PATH,
+        check_key(),
+        |current| {
+            let mut check = current.cloned().expect("the check exists");
+            check["status"]["message"] = "written by another writer".into();
+            check
+        },
+    );
+    let stop = start_reconciler(&world);
+    world
+        .server
+        .wait_until(WAIT, |s| {
+            let check = s.get(&check_key())?;
+            check["status"]["timeline"]
+                .get("rollbackComplete")
+                .map(|_| ())
+        })
+        .await
+        .expect("the rollback was marked complete");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = stop.send(true);
+    let patches = status_patches(&world);
+    assert_eq!(patches.len(), 2, "refused, then re-planned: {patches:#?}");
+    let bodies: Vec<Value> = patches
+        .iter()
+        .map(|p| assert_write(p, Method::PATCH, CHECK_STATUS_PATH, MERGE, Some("ripcord")))
+        .collect();
+    for body in &bodies {
+        assert_eq!(members(body), ["metadata", "status"]);
+        assert_eq!(members(&body["status"]), ["timeline"]);
+        assert_eq!(members(&body["status"]["timeline"]), ["rollbackComplete"]);
+    }
+    assert_ne!(
+        bodies[0]["metadata"]["resourceVersion"],
+        bodies[1]["metadata"]["resourceVersion"]
+    );
+    let status = world.check().status.expect("status");
+    assert_eq!(status.message.as_deref(), Some("written by another writer"));
+    assert_eq!(status.phase, Some(Phase::RolledBack));
+    assert!(
+        world
+            .server
+            .writes()
+            .iter()
+            .all(|r| r.path == CHECK_STATUS_PATH),
+        "nothing but the check's status: {:#?}",
+        world.server.writes()
+    );
 }

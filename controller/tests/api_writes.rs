@@ -18,7 +18,8 @@
 //! | `Passed` at the end of the guard period (`plan::maybe_passed`) | PATCH `…/status`, merge, the cached check's `metadata.resourceVersion` | `a_pass_at_the_end_of_the_guard_period_is_written_under_a_precondition`, `a_pass_never_overwrites_a_concurrent_claim` |
 //! | `rollbackComplete` (`plan::complete_rollback`) | PATCH `…/status`, merge, the cached check's `metadata.resourceVersion` | `a_finished_rollback_is_marked_complete_and_replanned_after_a_conflict` |
 //! | Deployment annotation `ripcord.dev/release-check` (`plan::plan`) | PATCH, merge, none (one key, idempotent) | `a_new_release_creates_its_check_sets_its_status_and_annotates_the_deployment` |
-//! | Webhook `caBundle` (`tls::apply_ca_bundle`) | PATCH, JSON patch, `test` of each webhook's name | `the_ca_bundle_patch_touches_only_ca_bundles_and_fails_on_a_reordered_list` |
+//! | Webhook `caBundle` (`tls::apply_ca_bundle`) | PATCH, JSON patch, `test` of each webhook's name (no resourceVersion: it adds one idempotent field) | `the_ca_bundle_patch_touches_only_ca_bundles_and_fails_on_a_reordered_list` |
+//! | Lifting a hold, `kubectl ripcord release` (`rollback::release`, the plugin binary) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `kubectl_ripcord_release_unpauses_under_a_precondition_and_gives_up_on_a_conflict` |
 
 mod support;
 
@@ -974,4 +975,235 @@ async fn a_finished_rollback_is_marked_complete_and_replanned_after_a_conflict()
         "nothing but the check's status: {:#?}",
         world.server.writes()
     );
+}
+
+const WEBHOOK_PATH: &str =
+    "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/ripcord";
+
+fn webhook_key() -> ObjectKey {
+    ObjectKey::new(
+        "admissionregistration.k8s.io/v1",
+        "mutatingwebhookconfigurations",
+        None,
+        "ripcord",
+    )
+}
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test]
+async fn the_ca_bundle_patch_touches_only_ca_bundles_and_fails_on_a_reordered_list() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../testdata/admission/mutatingwebhookconfiguration.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("fixture"),
+    )
+    .expect("JSON");
+    world.server.insert(config).expect("stored");
+    let before = world.server.get(&webhook_key()).expect("stored");
+    world.server.clear_requests();
+    let ca = ripcord_controller::tls::generate("ripcord")
+        .expect("a CA")
+        .ca_pem;
+
+    // Helm re-installs the chart between the read and the patch, listing the webhooks the
+    // other way round: the name tests fail, nothing is written, the caller retries later.
+    world.server.write_as_other_before_next(
+        Method::PATCH,
+        WEBHOOK_PATH,
+        webhook_key(),
+        |current| {
+            let mut config = current.cloned().expect("the configuration exists");
+            config["webhooks"]
+                .as_array_mut()
+                .expect("webhooks")
+                .reverse();
+            config
+        },
+    );
+    let refused =
+        ripcord_controller::tls::apply_ca_bundle(world.client(), "ripcord", ca.as_bytes())
+            .await
+            .expect_err("the list changed under the patch");
+    assert!(refused.to_string().contains("ripcord"), "{refused}");
+    let reordered = world.server.get(&webhook_key()).expect("stored");
+    let names = |config: &Value| -> Vec<Value> {
+        config["webhooks"]
+            .as_array()
+            .expect("webhooks")
+            .iter()
+            .map(|w| w["name"].clone())
+            .collect()
+    };
+    assert_eq!(
+        reordered["webhooks"][1]["clientConfig"], before["webhooks"][0]["clientConfig"],
+        "the refused patch changed no caBundle"
+    );
+
+    // The retry reads the new order and patches each webhook by its index there.
+    assert!(
+        ripcord_controller::tls::apply_ca_bundle(world.client(), "ripcord", ca.as_bytes())
+            .await
+            .expect("patched")
+    );
+    let writes = world.server.writes();
+    assert_eq!(writes.len(), 2, "{writes:#?}");
+    let patch = assert_write(
+        &writes[1],
+        Method::PATCH,
+        WEBHOOK_PATH,
+        JSON_PATCH,
+        Some("ripcord-controller"),
+    );
+    let order = names(&reordered);
+    let mut expected = Vec::new();
+    for (index, name) in order.iter().enumerate() {
+        expected
+            .push(json!({"op": "test", "path": format!("/webhooks/{index}/name"), "value": name}));
+        expected.push(
+            json!({"op": "add", "path": format!("/webhooks/{index}/clientConfig/caBundle"),
+                             "value": base64(ca.as_bytes())}),
+        );
+    }
+    assert_eq!(patch, Value::Array(expected));
+    let after = world.server.get(&webhook_key()).expect("stored");
+    for (index, webhook) in after["webhooks"]
+        .as_array()
+        .expect("webhooks")
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(webhook["clientConfig"]["caBundle"], base64(ca.as_bytes()));
+        let mut without = webhook.clone();
+        let mut was = reordered["webhooks"][index].clone();
+        without["clientConfig"]
+            .as_object_mut()
+            .expect("config")
+            .remove("caBundle");
+        was["clientConfig"]
+            .as_object_mut()
+            .expect("config")
+            .remove("caBundle");
+        assert_eq!(without, was, "only caBundle changed");
+    }
+
+    // Already current: read, no write.
+    world.server.clear_requests();
+    assert!(
+        !ripcord_controller::tls::apply_ca_bundle(world.client(), "ripcord", ca.as_bytes())
+            .await
+            .expect("read")
+    );
+    assert!(world.server.writes().is_empty());
+}
+
+/// Runs `kubectl-ripcord` against the world's server with a kubeconfig naming it.
+async fn kubectl_ripcord(world: &World, args: &[&str]) -> std::process::Output {
+    let dir = std::env::temp_dir().join(format!(
+        "ripcord-api-writes-{}-{}",
+        std::process::id(),
+        world.server.resource_version()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+             clusters: [{{name: fake, cluster: {{server: \"{}\"}}}}]\n\
+             users: [{{name: fake, user: {{}}}}]\n\
+             contexts: [{{name: fake, context: {{cluster: fake, user: fake, namespace: shop}}}}]\n",
+            world.server.url()
+        ),
+    )
+    .expect("kubeconfig written");
+    let args: Vec<String> = args.iter().map(|a| (*a).to_string()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-ripcord"))
+            .args(&args)
+            .env("KUBECONFIG", &kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .expect("kubectl-ripcord runs")
+    })
+    .await
+    .expect("joins");
+    let _ = std::fs::remove_dir_all(&dir);
+    output
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_ripcord_release_unpauses_under_a_precondition_and_gives_up_on_a_conflict() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let hold = |current: Option<&Value>| {
+        let mut deployment = current.cloned().expect("the Deployment exists");
+        deployment["spec"]["paused"] = true.into();
+        let annotations = &mut deployment["metadata"]["annotations"];
+        annotations["ripcord.dev/held"] = FAILED_HASH.into();
+        annotations["ripcord.dev/rolled-back-from"] = FAILED_HASH.into();
+        deployment
+    };
+    world
+        .server
+        .write_as_other(&deployment_key(), hold)
+        .expect("held");
+
+    // A GitOps sync lands between the plugin's read and its patch: the plugin gives up and
+    // says so (a human re-runs it); the Deployment stays held.
+    world.server.write_as_other_before_next(
+        Method::PATCH,
+        DEPLOYMENT_PATH,
+        deployment_key(),
+        |current| {
+            let mut deployment = current.cloned().expect("the Deployment exists");
+            deployment["metadata"]["labels"]["synced"] = "yes".into();
+            deployment
+        },
+    );
+    world.server.clear_requests();
+    let refused = kubectl_ripcord(&world, &["-n", "shop", "release", "checkout"]).await;
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("cannot unpause Deployment shop/checkout"),
+        "{refused:?}"
+    );
+    assert_eq!(world.deployment()["spec"]["paused"], true);
+    assert_eq!(world.deployment_patches().len(), 1);
+
+    let held = world.deployment();
+    world.server.clear_requests();
+    let released = kubectl_ripcord(&world, &["-n", "shop", "release", "checkout"]).await;
+    assert!(released.status.success(), "{released:?}");
+    let patches = world.deployment_patches();
+    assert_eq!(world.server.writes().len(), 1, "one write: {patches:#?}");
+    let ops = assert_write(
+        &patches[0],
+        Method::PATCH,
+        DEPLOYMENT_PATH,
+        JSON_PATCH,
+        Some("ripcord"),
+    );
+    let mut annotations = held["metadata"]["annotations"].clone();
+    let map = annotations.as_object_mut().expect("annotations");
+    map.remove("ripcord.dev/held");
+    map.remove("ripcord.dev/rolled-back-from");
+    assert_eq!(
+        ops,
+        json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version(&held)},
+            {"op": "add", "path": "/spec/paused", "value": false},
+            {"op": "add", "path": "/metadata/annotations", "value": annotations},
+        ])
+    );
+    let deployment = world.deployment();
+    assert_eq!(deployment["spec"]["paused"], false);
+    assert_eq!(deployment["metadata"]["labels"]["synced"], "yes");
+    assert_eq!(deployment["spec"]["template"], held["spec"]["template"]);
 }

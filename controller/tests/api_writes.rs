@@ -19,6 +19,8 @@
 //! | `rollbackComplete` (`plan::complete_rollback`) | PATCH `…/status`, merge, the cached check's `metadata.resourceVersion` | `a_finished_rollback_is_marked_complete_and_replanned_after_a_conflict` |
 //! | Deployment annotation `ripcord.dev/release-check` (`plan::plan`) | PATCH, merge, none (one key, idempotent) | `a_new_release_creates_its_check_sets_its_status_and_annotates_the_deployment` |
 //! | Webhook `caBundle` (`tls::apply_ca_bundle`) | PATCH, JSON patch, `test` of each webhook's name (no resourceVersion: it adds one idempotent field) | `the_ca_bundle_patch_touches_only_ca_bundles_and_fails_on_a_reordered_list` |
+//! | TLS Secret fill (`run::tls::from_secret`, through `run::run_with`) | PATCH, merge, `metadata.resourceVersion` of the empty Secret read | `run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_conflict` |
+//! | Lease (`ops::leader`, kube-lease-manager) | POST create, then server-side apply (non-forced; field ownership) and strategic renewals | `run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_conflict` |
 //! | Lifting a hold, `kubectl ripcord release` (`rollback::release`, the plugin binary) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `kubectl_ripcord_release_unpauses_under_a_precondition_and_gives_up_on_a_conflict` |
 
 mod support;
@@ -1206,4 +1208,164 @@ async fn kubectl_ripcord_release_unpauses_under_a_precondition_and_gives_up_on_a
     assert_eq!(deployment["spec"]["paused"], false);
     assert_eq!(deployment["metadata"]["labels"]["synced"], "yes");
     assert_eq!(deployment["spec"]["template"], held["spec"]["template"]);
+}
+
+const SECRET_PATH: &str = "/api/v1/namespaces/ripcord/secrets/ripcord-controller-tls";
+const LEASES_PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/ripcord/leases";
+
+#[derive(Debug, clap::Parser)]
+struct Cli {
+    #[command(flatten)]
+    run: ripcord_controller::run::RunArgs,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_conflict() {
+    use clap::Parser as _;
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../testdata/admission/mutatingwebhookconfiguration.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("fixture"),
+    )
+    .expect("JSON");
+    world.server.insert(config).expect("stored");
+    let secret_key = ObjectKey::new("v1", "secrets", Some("ripcord"), "ripcord-controller-tls");
+    let empty = world
+        .server
+        .write_as_other(&secret_key, |_| {
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                   "metadata": {"namespace": "ripcord"}})
+        })
+        .expect("the chart's empty Secret");
+    // Another replica fills the Secret between this one's read and its write.
+    let theirs = ripcord_controller::tls::generate("ripcord").expect("their certificate");
+    let their_ca = theirs.ca_pem.clone();
+    world.server.write_as_other_before_next(
+        Method::PATCH,
+        SECRET_PATH,
+        secret_key.clone(),
+        move |current| {
+            let mut secret = current.cloned().expect("the Secret exists");
+            secret["data"] = json!({
+                "tls.crt": base64(theirs.cert_pem.as_bytes()),
+                "tls.key": base64(theirs.key_pem.as_bytes()),
+                "ca.crt": base64(theirs.ca_pem.as_bytes()),
+            });
+            secret
+        },
+    );
+    world.server.clear_requests();
+    let cli = Cli::parse_from([
+        "test",
+        "--webhook-listen",
+        &format!("127.0.0.1:{}", free_port()),
+        "--metrics-listen",
+        &format!("127.0.0.1:{}", free_port()),
+        "--sidecar-image",
+        "ripcord-sidecar:test",
+        "--leader-election-namespace",
+        "ripcord",
+        "--pod-name",
+        "controller-0",
+        "--webhook-config-name",
+        "ripcord",
+        "--namespaces",
+        "shop",
+        "--flag-credentials-dir",
+        "/nonexistent",
+    ]);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let controller = tokio::spawn(ripcord_controller::run::run_with(
+        world.client(),
+        cli.run,
+        stopped,
+    ));
+    let bundle = world
+        .server
+        .wait_until(WAIT, |s| {
+            let config = s.get(&webhook_key())?;
+            let bundle = config["webhooks"][1]["clientConfig"]["caBundle"].as_str()?;
+            Some(bundle.to_string())
+        })
+        .await
+        .expect("the caBundle was written");
+    world
+        .server
+        .wait_until(WAIT, |s| {
+            s.list("coordination.k8s.io/v1", "leases", Some("ripcord"))
+                .into_iter()
+                .find(|l| l["spec"]["holderIdentity"] == "controller-0")
+        })
+        .await
+        .expect("the replica holds the Lease");
+    until_annotated(&world).await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(15), controller).await;
+
+    assert_eq!(
+        bundle,
+        base64(their_ca.as_bytes()),
+        "the loser serves the winner's CA"
+    );
+    let secret_writes: Vec<LoggedRequest> = world
+        .server
+        .writes()
+        .into_iter()
+        .filter(|r| r.path == SECRET_PATH)
+        .collect();
+    assert_eq!(
+        secret_writes.len(),
+        1,
+        "one refused fill: {secret_writes:#?}"
+    );
+    let fill = assert_write(&secret_writes[0], Method::PATCH, SECRET_PATH, MERGE, None);
+    assert_eq!(members(&fill), ["data", "metadata"]);
+    assert_eq!(
+        fill["metadata"],
+        json!({"resourceVersion": resource_version(&empty)})
+    );
+    assert_eq!(members(&fill["data"]), ["ca.crt", "tls.crt", "tls.key"]);
+    let stored = world.server.get(&secret_key).expect("the Secret");
+    assert_eq!(stored["data"]["ca.crt"], base64(their_ca.as_bytes()));
+    // The Lease (kube-lease-manager): a create of an empty Lease (no precondition: a create of
+    // an existing name fails), then a server-side apply of the holder, whose exclusivity rests
+    // on field ownership (another holder's fields make a non-forced apply conflict, 409).
+    let lease: Vec<LoggedRequest> = world
+        .server
+        .writes()
+        .into_iter()
+        .filter(|r| r.path.starts_with(LEASES_PATH))
+        .collect();
+    let create = assert_write(
+        &lease[0],
+        Method::POST,
+        LEASES_PATH,
+        "application/json",
+        None,
+    );
+    assert_eq!(create["metadata"], json!({"name": "ripcord-controller"}));
+    let apply = &lease[1];
+    assert_eq!(apply.path, format!("{LEASES_PATH}/ripcord-controller"));
+    assert_eq!(
+        apply.content_type.as_deref(),
+        Some("application/apply-patch+yaml")
+    );
+    assert!(
+        apply
+            .query_param("fieldManager")
+            .is_some_and(|m| m.starts_with("kube-lease-manager"))
+    );
+    assert_eq!(apply.query_param("force"), None, "a non-forced apply");
+    let body = apply.json().expect("JSON");
+    assert_eq!(body["spec"]["holderIdentity"], "controller-0");
 }

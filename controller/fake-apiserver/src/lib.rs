@@ -10,8 +10,9 @@
 //! Every request is logged for tests to assert on, and one-off failures can be injected.
 //!
 //! Simplifications: a strategic merge patch is applied as a merge patch (lists are replaced, not
-//! merged by key); server-side apply merges onto the live object and tracks no field ownership;
-//! no admission, defaulting, validation or authorization.
+//! merged by key); server-side apply merges onto the live object, and field ownership is tracked
+//! only as far as a non-forced apply's `409 Conflict` needs (see `ownership`); no admission,
+//! defaulting, validation or authorization.
 //!
 //! ```no_run
 //! # async fn demo() -> ripcord_fake_apiserver::Result<()> {
@@ -26,6 +27,7 @@ mod discovery;
 mod error;
 mod kinds;
 mod log;
+mod ownership;
 mod patch;
 mod path;
 mod seed;
@@ -270,7 +272,9 @@ impl FakeApiServer {
     /// Writes the object at `key` as another client would (a human, a GitOps tool, another
     /// replica): `change` gets the stored object (`None` when absent) and returns the new one,
     /// which is stored without preconditions (status included); an existing object keeps its
-    /// identity and gets a new resourceVersion. Returns what was stored.
+    /// identity and gets a new resourceVersion, and the fields changed belong to field manager
+    /// `another-writer` (a later non-forced apply of them by another manager conflicts).
+    /// Returns what was stored.
     pub fn write_as_other(
         &self,
         key: &ObjectKey,

@@ -20,6 +20,7 @@ use crate::discovery;
 use crate::error::ApiError;
 use crate::kinds;
 use crate::log::LoggedRequest;
+use crate::ownership;
 use crate::patch::{self, PatchKind};
 use crate::path::{self, ResourcePath};
 use crate::select::Selector;
@@ -205,29 +206,54 @@ fn route(shared: &Arc<Shared>, request: &LoggedRequest) -> Result<Response<Body>
         }
         (&Method::POST, None) => {
             let body = parse_json(&request.body)?;
-            let created = lock(&shared.store).create(
+            let mut store = lock(&shared.store);
+            let created = store.create(
                 &at.group_version,
                 &at.resource,
                 at.namespace.as_deref(),
                 body,
                 Origin::Client,
             )?;
+            if let Some(name) = created.pointer("/metadata/name").and_then(Value::as_str) {
+                let manager = manager(&query);
+                store
+                    .owners
+                    .record(&key(&name.to_string()), None, &created, manager, None);
+            }
             Ok(json_response(StatusCode::CREATED, &created))
         }
         (&Method::PUT, Some(name)) => {
             let body = parse_json(&request.body)?;
-            let updated = lock(&shared.store).update(&key(name), body, subresource)?;
+            let mut store = lock(&shared.store);
+            let before = store.get(&key(name)).cloned();
+            let updated = store.update(&key(name), body, subresource)?;
+            store
+                .owners
+                .record(&key(name), before.as_ref(), &updated, manager(&query), None);
             Ok(json_response(StatusCode::OK, &updated))
         }
         (&Method::PATCH, Some(name)) => patch(shared, request, &query, &at, key(name)),
         (&Method::DELETE, Some(name)) if subresource.is_none() => {
             let preconditions = delete_preconditions(&request.body)?;
-            let deleted = lock(&shared.store).delete(&key(name), &preconditions)?;
+            let mut store = lock(&shared.store);
+            let deleted = store.delete(&key(name), &preconditions)?;
+            if store.get(&key(name)).is_none() {
+                store.owners.forget(&key(name));
+            }
             Ok(json_response(StatusCode::OK, &deleted))
         }
         (&Method::DELETE, None) => delete_collection(shared, &at, &query),
         (method, _) => Err(method_not_allowed(method)),
     }
+}
+
+/// The field manager a write names, or [`ownership::UNNAMED`].
+fn manager(query: &HashMap<String, String>) -> &str {
+    query
+        .get("fieldManager")
+        .map(String::as_str)
+        .filter(|m| !m.is_empty())
+        .unwrap_or(ownership::UNNAMED)
 }
 
 fn method_not_allowed(method: &Method) -> ApiError {
@@ -305,6 +331,8 @@ fn patch(
         ));
     }
     let body = patch::parse_body(kind, &request.body)?;
+    let manager = manager(query);
+    let applied = (kind == PatchKind::Apply).then_some(&body);
     let mut store = lock(&shared.store);
     let Some(current) = store.get(&key).cloned() else {
         if kind == PatchKind::Apply && at.subresource.is_none() {
@@ -312,15 +340,22 @@ fn patch(
                 &at.group_version,
                 &at.resource,
                 at.namespace.as_deref(),
-                body,
+                body.clone(),
                 Origin::Client,
             )?;
+            store.owners.record(&key, None, &created, manager, applied);
             return Ok(json_response(StatusCode::CREATED, &created));
         }
         return Err(ApiError::not_found(&key.qualified_resource(), &key.name));
     };
+    if kind == PatchKind::Apply && !flag(query, "force") {
+        store.owners.check_apply(&key, &current, &body, manager)?;
+    }
     let patched = patch::apply(kind, &current, &body)?;
     let updated = store.update(&key, patched, at.subresource.as_deref())?;
+    store
+        .owners
+        .record(&key, Some(&current), &updated, manager, applied);
     Ok(json_response(StatusCode::OK, &updated))
 }
 

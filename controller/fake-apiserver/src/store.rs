@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 
 use crate::error::ApiError;
 use crate::kinds;
+use crate::ownership::{OTHER_WRITER, Owners};
 
 /// Where one object is stored.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -119,6 +120,8 @@ pub(crate) struct Store {
     revision: u64,
     history: VecDeque<Arc<Change>>,
     changes: broadcast::Sender<Arc<Change>>,
+    /// Who owns which field (server-side apply).
+    pub(crate) owners: Owners,
 }
 
 impl Store {
@@ -128,6 +131,7 @@ impl Store {
             revision: 0,
             history: VecDeque::new(),
             changes: broadcast::channel(CHANNEL).0,
+            owners: Owners::default(),
         }
     }
 
@@ -333,8 +337,8 @@ impl Store {
         Ok(next)
     }
 
-    /// Stores `next` at `key` as another writer would, bypassing preconditions and the status
-    /// subresource rule: an existing object keeps its identity and gets a new resourceVersion
+    /// Stores `next` at `key` as another writer would (field manager [`OTHER_WRITER`]),
+    /// bypassing preconditions and the status subresource rule: an existing object keeps its identity and gets a new resourceVersion
     /// (and generation when its spec changed); an absent one is created with `next`'s status.
     pub(crate) fn overwrite(
         &mut self,
@@ -343,13 +347,15 @@ impl Store {
     ) -> Result<Value, ApiError> {
         let Some(current) = self.objects.get(key) else {
             set_meta(&mut next, "name", key.name.clone().into());
-            return self.create(
+            let created = self.create(
                 &key.group_version,
                 &key.resource,
                 key.namespace.as_deref(),
                 next,
                 Origin::Seed,
-            );
+            )?;
+            self.owners.record(key, None, &created, OTHER_WRITER, None);
+            return Ok(created);
         };
         keep_identity(current, &mut next)?;
         if spec_part(&next) != spec_part(current) {
@@ -362,6 +368,8 @@ impl Store {
         let revision = self.revision + 1;
         set_meta(&mut next, "resourceVersion", revision.to_string().into());
         self.revision = revision;
+        self.owners
+            .record(key, Some(current), &next, OTHER_WRITER, None);
         let previous = self.objects.insert(key.clone(), next.clone());
         self.record_modified(key.clone(), next.clone(), previous);
         Ok(next)

@@ -20,7 +20,7 @@
 //! | Deployment annotation `ripcord.dev/release-check` (`plan::plan`) | PATCH, merge, none (one key, idempotent) | `a_new_release_creates_its_check_sets_its_status_and_annotates_the_deployment` |
 //! | Webhook `caBundle` (`tls::apply_ca_bundle`) | PATCH, JSON patch, `test` of each webhook's name (no resourceVersion: it adds one idempotent field) | `the_ca_bundle_patch_touches_only_ca_bundles_and_fails_on_a_reordered_list` |
 //! | TLS Secret fill (`run::tls::from_secret`, through `run::run_with`) | PATCH, merge, `metadata.resourceVersion` of the empty Secret read | `run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_conflict` |
-//! | Lease (`ops::leader`, kube-lease-manager) | POST create, then server-side apply (non-forced; field ownership) and strategic renewals | `run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_conflict` |
+//! | Lease (`ops::leader`, kube-lease-manager) | POST create, then server-side apply (non-forced: another manager's holder fields make it conflict) and strategic renewals | `run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_conflict`, `a_lease_taken_by_another_replica_between_read_and_apply_is_not_taken_over` |
 //! | Lifting a hold, `kubectl ripcord release` (`rollback::release`, the plugin binary) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `kubectl_ripcord_release_unpauses_under_a_precondition_and_gives_up_on_a_conflict` |
 
 mod support;
@@ -1368,4 +1368,75 @@ async fn run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_c
     assert_eq!(apply.query_param("force"), None, "a non-forced apply");
     let body = apply.json().expect("JSON");
     assert_eq!(body["spec"]["holderIdentity"], "controller-0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_taken_by_another_replica_between_read_and_apply_is_not_taken_over() {
+    use ripcord_controller::ops::leader::LeaseSettings;
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let lease_path = format!("{LEASES_PATH}/ripcord-controller");
+    let lease_key = ObjectKey::new(
+        "coordination.k8s.io/v1",
+        "leases",
+        Some("ripcord"),
+        "ripcord-controller",
+    );
+    let now = now_rfc3339();
+    world.server.write_as_other_before_next(
+        Method::PATCH,
+        &lease_path,
+        lease_key.clone(),
+        move |current| {
+            let mut lease = current.cloned().expect("the Lease was created");
+            lease["spec"] = json!({"holderIdentity": "controller-1", "acquireTime": now,
+                                   "renewTime": now, "leaseDurationSeconds": 15});
+            lease
+        },
+    );
+    let leadership = Leadership::elect(
+        world.client(),
+        LeaseSettings {
+            namespace: "ripcord".to_string(),
+            name: "ripcord-controller".to_string(),
+            identity: "controller-0".to_string(),
+            duration_seconds: 15,
+            grace_seconds: 5,
+        },
+        Arc::new(Metrics::new()),
+    )
+    .await
+    .expect("election starts");
+    world
+        .server
+        .wait_until(WAIT, |s| {
+            s.writes()
+                .into_iter()
+                .find(|r| r.method == Method::PATCH && r.path == lease_path)
+        })
+        .await
+        .expect("the replica tried to take the Lease");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!leadership.is_leader(), "the other replica holds the Lease");
+    let lease = world.server.get(&lease_key).expect("the Lease");
+    assert_eq!(lease["spec"]["holderIdentity"], "controller-1");
+    let patches: Vec<LoggedRequest> = world
+        .server
+        .writes()
+        .into_iter()
+        .filter(|r| r.path == lease_path)
+        .collect();
+    assert_eq!(
+        patches.len(),
+        1,
+        "one refused apply, then it waits: {patches:#?}"
+    );
+    assert_eq!(
+        patches[0].content_type.as_deref(),
+        Some("application/apply-patch+yaml")
+    );
+    assert_eq!(patches[0].query_param("force"), None);
+    assert_eq!(
+        patches[0].json().expect("JSON")["spec"]["holderIdentity"],
+        "controller-0"
+    );
 }

@@ -47,13 +47,16 @@ pub(crate) struct Failure {
     pub(crate) status: StatusCode,
 }
 
+/// What another client makes of the stored object (`None` when absent).
+pub(crate) type Rewrite = Box<dyn FnOnce(Option<&Value>) -> Value + Send>;
+
 /// A write by another client a test asked for: just before the next request with this method
 /// and path is served, the object at `key` becomes what `change` makes of it.
 pub(crate) struct Interference {
     pub(crate) method: Method,
     pub(crate) path: String,
     pub(crate) key: ObjectKey,
-    pub(crate) change: Box<dyn FnOnce(Option<&Value>) -> Value + Send>,
+    pub(crate) change: Rewrite,
 }
 
 impl std::fmt::Debug for Interference {

@@ -20,15 +20,18 @@
 //! | Deployment annotation `ripcord.dev/release-check` (`plan::plan`) | PATCH, merge, none (one key, idempotent) | `a_new_release_creates_its_check_sets_its_status_and_annotates_the_deployment` |
 //! | Webhook `caBundle` (`tls::apply_ca_bundle`) | PATCH, JSON patch, `test` of each webhook's name (no resourceVersion: it adds one idempotent field) | `the_ca_bundle_patch_touches_only_ca_bundles_and_fails_on_a_reordered_list` |
 //! | TLS Secret fill (`run::tls::from_secret`, through `run::run_with`) | PATCH, merge, `metadata.resourceVersion` of the empty Secret read | `run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_conflict` |
-//! | Lease (`ops::leader`, kube-lease-manager) | POST create, then server-side apply (non-forced: another manager's holder fields make it conflict) and strategic renewals | `run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_conflict`, `a_lease_taken_by_another_replica_between_read_and_apply_is_not_taken_over` |
+//! | Lease (`ops::leader`, kube-lease-manager) | POST create, then server-side apply of the holder (non-forced: another manager's holder fields make it conflict), then a strategic patch of `leaseTransitions` (renewals are strategic patches of the holder's own fields) | `run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_conflict`, `a_lease_taken_by_another_replica_between_read_and_apply_is_not_taken_over` |
 //! | Lifting a hold, `kubectl ripcord release` (`rollback::release`, the plugin binary) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `kubectl_ripcord_release_unpauses_under_a_precondition_and_gives_up_on_a_conflict` |
+//!
+//! Not here: the baseline snapshot's ConfigMap writes (`snapshot/`, written meanwhile by the
+//! lead), flag clients other than OpenFeature (HTTP APIs, not Kubernetes: `flags_http.rs`,
+//! `unleash.rs`), TokenReviews (a POST that reads, stores nothing: `intake.rs`), and
+//! `rollback::resume`, which nothing calls yet.
 
 mod support;
 
 use std::sync::Arc;
-use std::time::Instant;
-
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use http::Method;
@@ -1368,6 +1371,14 @@ async fn run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_c
     assert_eq!(apply.query_param("force"), None, "a non-forced apply");
     let body = apply.json().expect("JSON");
     assert_eq!(body["spec"]["holderIdentity"], "controller-0");
+    let transitions = assert_write(
+        &lease[2],
+        Method::PATCH,
+        &apply.path,
+        "application/strategic-merge-patch+json",
+        apply.query_param("fieldManager").as_deref(),
+    );
+    assert_eq!(transitions["spec"], json!({"leaseTransitions": 1}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

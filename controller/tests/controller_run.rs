@@ -328,6 +328,29 @@ async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
     assert_eq!(snapshot["podsAnswered"], 1, "{snapshot}");
     assert_eq!(snapshot["observations"], PREVIOUS_SECONDS, "{snapshot}");
     assert_eq!(snapshot["configMap"], "ripcord-snapshot.shop.checkout-3");
+    let recorded: Vec<_> = server
+        .writes()
+        .into_iter()
+        .filter(|w| {
+            w.json()
+                .is_some_and(|b| !b["status"]["baselineSnapshot"].is_null())
+        })
+        .collect();
+    assert_eq!(recorded.len(), 1, "one snapshot record");
+    assert_eq!(recorded[0].method, http::Method::PATCH);
+    assert_eq!(
+        recorded[0].path,
+        "/apis/ripcord.dev/v1alpha1/namespaces/shop/releasechecks/checkout-3/status"
+    );
+    assert_eq!(
+        recorded[0].content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
+    assert_eq!(
+        recorded[0].json().expect("a body"),
+        json!({"status": {"baselineSnapshot": snapshot.clone()}}),
+        "the one field, without a precondition: nothing else writes it"
+    );
     assert!(
         server
             .object(

@@ -43,6 +43,9 @@ pub enum Error {
     /// A seed object was refused (missing kind, name, or already present).
     #[error("fake API server: seed object refused: {0}")]
     Seed(String),
+    /// A write made through [`crate::FakeApiServer::write_as_other`] was refused.
+    #[error("fake API server: write refused: {0}")]
+    Write(String),
 }
 
 /// Result alias of this crate.

@@ -10,8 +10,9 @@
 //! Every request is logged for tests to assert on, and one-off failures can be injected.
 //!
 //! Simplifications: a strategic merge patch is applied as a merge patch (lists are replaced, not
-//! merged by key); server-side apply merges onto the live object and tracks no field ownership;
-//! no admission, defaulting, validation or authorization.
+//! merged by key); server-side apply merges onto the live object, and field ownership is tracked
+//! only as far as a non-forced apply's `409 Conflict` needs (see `ownership`); no admission,
+//! defaulting, validation or authorization.
 //!
 //! ```no_run
 //! # async fn demo() -> ripcord_fake_apiserver::Result<()> {
@@ -26,6 +27,7 @@ mod discovery;
 mod error;
 mod kinds;
 mod log;
+mod ownership;
 mod patch;
 mod path;
 mod seed;
@@ -51,7 +53,7 @@ pub use log::LoggedRequest;
 pub use store::ObjectKey;
 pub use tokens::TokenIdentity;
 
-use server::{Failure, Shared, lock};
+use server::{Failure, Interference, Shared, lock};
 use store::{Origin, Store};
 
 /// A running fake API server; it stops (and closes open watches) when dropped.
@@ -79,6 +81,7 @@ impl FakeApiServer {
             log: Mutex::new(Vec::new()),
             tokens: Mutex::new(HashMap::new()),
             failures: Mutex::new(Vec::new()),
+            interferences: Mutex::new(Vec::new()),
             address,
             shutdown,
             answered: tokio::sync::Notify::new(),
@@ -261,6 +264,48 @@ impl FakeApiServer {
             method,
             path: path.to_string(),
             status,
+        });
+    }
+}
+
+impl FakeApiServer {
+    /// Writes the object at `key` as another client would (a human, a GitOps tool, another
+    /// replica): `change` gets the stored object (`None` when absent) and returns the new one,
+    /// which is stored without preconditions (status included); an existing object keeps its
+    /// identity and gets a new resourceVersion, and the fields changed belong to field manager
+    /// `another-writer` (a later non-forced apply of them by another manager conflicts).
+    /// Returns what was stored.
+    pub fn write_as_other(
+        &self,
+        key: &ObjectKey,
+        change: impl FnOnce(Option<&Value>) -> Value,
+    ) -> Result<Value> {
+        let mut store = lock(&self.shared.store);
+        let next = change(store.get(key));
+        let stored = store
+            .overwrite(key, next)
+            .map_err(|e| Error::Write(e.message))?;
+        drop(store);
+        self.shared.answered.notify_waiters();
+        Ok(stored)
+    }
+
+    /// Just before the next `method` request to exactly `path` (no query) is served, writes the
+    /// object at `key` as [`FakeApiServer::write_as_other`] does: another client's write landing
+    /// between a client's read and its own write, so a precondition taken from that read fails
+    /// for real. Later requests are not affected.
+    pub fn write_as_other_before_next(
+        &self,
+        method: Method,
+        path: &str,
+        key: ObjectKey,
+        change: impl FnOnce(Option<&Value>) -> Value + Send + 'static,
+    ) {
+        lock(&self.shared.interferences).push(Interference {
+            method,
+            path: path.to_string(),
+            key,
+            change: Box::new(change),
         });
     }
 }

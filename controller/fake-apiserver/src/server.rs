@@ -20,6 +20,7 @@ use crate::discovery;
 use crate::error::ApiError;
 use crate::kinds;
 use crate::log::LoggedRequest;
+use crate::ownership;
 use crate::patch::{self, PatchKind};
 use crate::path::{self, ResourcePath};
 use crate::select::Selector;
@@ -46,6 +47,28 @@ pub(crate) struct Failure {
     pub(crate) status: StatusCode,
 }
 
+/// What another client makes of the stored object (`None` when absent).
+pub(crate) type Rewrite = Box<dyn FnOnce(Option<&Value>) -> Value + Send>;
+
+/// A write by another client a test asked for: just before the next request with this method
+/// and path is served, the object at `key` becomes what `change` makes of it.
+pub(crate) struct Interference {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) key: ObjectKey,
+    pub(crate) change: Rewrite,
+}
+
+impl std::fmt::Debug for Interference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interference")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What every connection shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -53,6 +76,7 @@ pub(crate) struct Shared {
     pub(crate) log: Mutex<Vec<LoggedRequest>>,
     pub(crate) tokens: Mutex<HashMap<String, TokenIdentity>>,
     pub(crate) failures: Mutex<Vec<Failure>>,
+    pub(crate) interferences: Mutex<Vec<Interference>>,
     pub(crate) address: SocketAddr,
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Woken after every answered request (and seed), for tests waiting on state.
@@ -89,6 +113,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         body,
     };
     lock(&shared.log).push(request.clone());
+    interfere(&shared, &request);
     let response = match take_failure(&shared, &request) {
         Some(status) => refusal(&ApiError::new(
             status,
@@ -99,6 +124,25 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
     };
     shared.answered.notify_waiters();
     response
+}
+
+/// Carries out the first interference waiting for this request, if any.
+fn interfere(shared: &Shared, request: &LoggedRequest) {
+    let interference = {
+        let mut waiting = lock(&shared.interferences);
+        let Some(index) = waiting
+            .iter()
+            .position(|i| i.method == request.method && i.path == request.path)
+        else {
+            return;
+        };
+        waiting.remove(index)
+    };
+    let mut store = lock(&shared.store);
+    let next = (interference.change)(store.get(&interference.key));
+    if let Err(e) = store.overwrite(&interference.key, next) {
+        tracing::warn!("fake API server: interference not stored: {}", e.message);
+    }
 }
 
 fn take_failure(shared: &Shared, request: &LoggedRequest) -> Option<StatusCode> {
@@ -165,29 +209,54 @@ fn route(shared: &Arc<Shared>, request: &LoggedRequest) -> Result<Response<Body>
         }
         (&Method::POST, None) => {
             let body = parse_json(&request.body)?;
-            let created = lock(&shared.store).create(
+            let mut store = lock(&shared.store);
+            let created = store.create(
                 &at.group_version,
                 &at.resource,
                 at.namespace.as_deref(),
                 body,
                 Origin::Client,
             )?;
+            if let Some(name) = created.pointer("/metadata/name").and_then(Value::as_str) {
+                let manager = manager(&query);
+                store
+                    .owners
+                    .record(&key(&name.to_string()), None, &created, manager, None);
+            }
             Ok(json_response(StatusCode::CREATED, &created))
         }
         (&Method::PUT, Some(name)) => {
             let body = parse_json(&request.body)?;
-            let updated = lock(&shared.store).update(&key(name), body, subresource)?;
+            let mut store = lock(&shared.store);
+            let before = store.get(&key(name)).cloned();
+            let updated = store.update(&key(name), body, subresource)?;
+            store
+                .owners
+                .record(&key(name), before.as_ref(), &updated, manager(&query), None);
             Ok(json_response(StatusCode::OK, &updated))
         }
         (&Method::PATCH, Some(name)) => patch(shared, request, &query, &at, key(name)),
         (&Method::DELETE, Some(name)) if subresource.is_none() => {
             let preconditions = delete_preconditions(&request.body)?;
-            let deleted = lock(&shared.store).delete(&key(name), &preconditions)?;
+            let mut store = lock(&shared.store);
+            let deleted = store.delete(&key(name), &preconditions)?;
+            if store.get(&key(name)).is_none() {
+                store.owners.forget(&key(name));
+            }
             Ok(json_response(StatusCode::OK, &deleted))
         }
         (&Method::DELETE, None) => delete_collection(shared, &at, &query),
         (method, _) => Err(method_not_allowed(method)),
     }
+}
+
+/// The field manager a write names, or [`ownership::UNNAMED`].
+fn manager(query: &HashMap<String, String>) -> &str {
+    query
+        .get("fieldManager")
+        .map(String::as_str)
+        .filter(|m| !m.is_empty())
+        .unwrap_or(ownership::UNNAMED)
 }
 
 fn method_not_allowed(method: &Method) -> ApiError {
@@ -265,6 +334,8 @@ fn patch(
         ));
     }
     let body = patch::parse_body(kind, &request.body)?;
+    let manager = manager(query);
+    let applied = (kind == PatchKind::Apply).then_some(&body);
     let mut store = lock(&shared.store);
     let Some(current) = store.get(&key).cloned() else {
         if kind == PatchKind::Apply && at.subresource.is_none() {
@@ -272,15 +343,22 @@ fn patch(
                 &at.group_version,
                 &at.resource,
                 at.namespace.as_deref(),
-                body,
+                body.clone(),
                 Origin::Client,
             )?;
+            store.owners.record(&key, None, &created, manager, applied);
             return Ok(json_response(StatusCode::CREATED, &created));
         }
         return Err(ApiError::not_found(&key.qualified_resource(), &key.name));
     };
+    if kind == PatchKind::Apply && !flag(query, "force") {
+        store.owners.check_apply(&key, &current, &body, manager)?;
+    }
     let patched = patch::apply(kind, &current, &body)?;
     let updated = store.update(&key, patched, at.subresource.as_deref())?;
+    store
+        .owners
+        .record(&key, Some(&current), &updated, manager, applied);
     Ok(json_response(StatusCode::OK, &updated))
 }
 

@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 
 use crate::error::ApiError;
 use crate::kinds;
+use crate::ownership::{OTHER_WRITER, Owners};
 
 /// Where one object is stored.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -119,6 +120,8 @@ pub(crate) struct Store {
     revision: u64,
     history: VecDeque<Arc<Change>>,
     changes: broadcast::Sender<Arc<Change>>,
+    /// Who owns which field (server-side apply).
+    pub(crate) owners: Owners,
 }
 
 impl Store {
@@ -128,6 +131,7 @@ impl Store {
             revision: 0,
             history: VecDeque::new(),
             changes: broadcast::channel(CHANNEL).0,
+            owners: Owners::default(),
         }
     }
 
@@ -330,6 +334,44 @@ impl Store {
             let previous = self.objects.insert(key.clone(), next.clone());
             self.record_modified(key.clone(), next.clone(), previous);
         }
+        Ok(next)
+    }
+
+    /// Stores `next` at `key` as another writer would (field manager [`OTHER_WRITER`]),
+    /// bypassing preconditions and the status subresource rule: an existing object keeps its identity and gets a new resourceVersion
+    /// (and generation when its spec changed); an absent one is created with `next`'s status.
+    pub(crate) fn overwrite(
+        &mut self,
+        key: &ObjectKey,
+        mut next: Value,
+    ) -> Result<Value, ApiError> {
+        let Some(current) = self.objects.get(key) else {
+            set_meta(&mut next, "name", key.name.clone().into());
+            let created = self.create(
+                &key.group_version,
+                &key.resource,
+                key.namespace.as_deref(),
+                next,
+                Origin::Seed,
+            )?;
+            self.owners.record(key, None, &created, OTHER_WRITER, None);
+            return Ok(created);
+        };
+        keep_identity(current, &mut next)?;
+        if spec_part(&next) != spec_part(current) {
+            let generation = current
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            set_meta(&mut next, "generation", (generation + 1).into());
+        }
+        let revision = self.revision + 1;
+        set_meta(&mut next, "resourceVersion", revision.to_string().into());
+        self.revision = revision;
+        self.owners
+            .record(key, Some(current), &next, OTHER_WRITER, None);
+        let previous = self.objects.insert(key.clone(), next.clone());
+        self.record_modified(key.clone(), next.clone(), previous);
         Ok(next)
     }
 
@@ -602,6 +644,29 @@ mod tests {
             Origin::Client,
         );
         assert_eq!(again.expect_err("exists").reason, "AlreadyExists");
+    }
+
+    #[test]
+    fn an_overwrite_moves_the_version_on_keeps_identity_and_creates_when_absent() {
+        let mut store = Store::new();
+        let created = store
+            .overwrite(&key("a"), deployment("ignored-name"))
+            .expect("created");
+        assert_eq!(created["metadata"]["name"], "a");
+        assert_eq!(
+            created["status"]["replicas"], 7,
+            "an absent object keeps its status"
+        );
+        let mut next = created.clone();
+        next["metadata"]["uid"] = "forged".into();
+        next["metadata"]["resourceVersion"] = "999".into();
+        next["spec"]["replicas"] = 3.into();
+        next["status"]["replicas"] = 3.into();
+        let written = store.overwrite(&key("a"), next).expect("overwritten");
+        assert_eq!(resource_version(&written), Some("2"));
+        assert_eq!(written["metadata"]["uid"], created["metadata"]["uid"]);
+        assert_eq!(written["metadata"]["generation"], 2);
+        assert_eq!(written["status"]["replicas"], 3, "status is written too");
     }
 
     #[test]

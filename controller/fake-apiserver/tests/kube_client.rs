@@ -675,3 +675,50 @@ async fn a_streaming_list_watcher_gets_initial_events_then_a_bookmark() {
         Some("true")
     );
 }
+
+#[tokio::test]
+async fn another_writer_between_read_and_write_makes_the_precondition_fail() {
+    let (server, client) = server().await;
+    let api: Api<Deployment> = Api::namespaced(client, "shop");
+    let read = api
+        .create(&PostParams::default(), &deployment("checkout", "checkout"))
+        .await
+        .expect("created");
+    let path = "/apis/apps/v1/namespaces/shop/deployments/checkout";
+    let key =
+        ripcord_fake_apiserver::ObjectKey::new("apps/v1", "deployments", Some("shop"), "checkout");
+    server.write_as_other_before_next(Method::PATCH, path, key.clone(), |current| {
+        let mut next = current.cloned().expect("the Deployment exists");
+        next["metadata"]["labels"]["team"] = "payments".into();
+        next
+    });
+    let guarded = json!({"metadata": {"resourceVersion": read.metadata.resource_version},
+                         "spec": {"paused": true}});
+    let refused = api
+        .patch("checkout", &PatchParams::default(), &Patch::Merge(&guarded))
+        .await
+        .expect_err("the read version is stale");
+    assert_eq!(api_code(refused).0, 409);
+    let stored = server.get(&key).expect("stored");
+    assert_eq!(stored["metadata"]["labels"]["team"], "payments");
+    assert_eq!(
+        stored["spec"].get("paused"),
+        None,
+        "the refused patch changed nothing"
+    );
+    let again = api
+        .patch("checkout", &PatchParams::default(), &Patch::Merge(&guarded))
+        .await
+        .expect_err("the interference is used up, but the version is still stale");
+    assert_eq!(api_code(again).0, 409);
+    let created = server
+        .write_as_other(
+            &ripcord_fake_apiserver::ObjectKey::new("v1", "configmaps", Some("shop"), "made"),
+            |absent| {
+                assert!(absent.is_none());
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1"}})
+            },
+        )
+        .expect("created by another writer");
+    assert_eq!(created["metadata"]["name"], "made");
+}

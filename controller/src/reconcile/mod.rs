@@ -20,7 +20,7 @@ use kube::runtime::controller::{Action, Controller};
 use ripcord_sidecar::assign::Assignment;
 use tracing::Instrument;
 
-use crate::crd::{ReleaseCheck, ReleaseCheckStatus, status_merge_patch};
+use crate::crd::{BaselineSnapshot, ReleaseCheck, ReleaseCheckStatus, status_merge_patch};
 use crate::ops::leader::Leadership;
 use crate::ops::metrics::{Metrics, ReconcileResult};
 use crate::release;
@@ -200,14 +200,21 @@ async fn reconcile_inner(
             .find(|c| c.metadata.name.as_deref() == Some(current.as_str()))
             .and_then(|c| c.status.clone())
     });
+    let mut created = None;
     for write in writes {
-        apply(&context.client, namespace, &release.deployment, write).await?;
+        apply(
+            &context.client,
+            namespace,
+            &release.deployment,
+            write,
+            &mut created,
+        )
+        .await?;
     }
     if let Some(snapshots) = &context.snapshots
         && snapshot::due(status.as_ref(), release.previous_had_sidecar())
-        && let Some(status) = status
     {
-        keep_snapshot(context, snapshots, &release, &current, status).await?;
+        keep_snapshot(context, snapshots, &release, &current).await?;
     }
     Ok(Action::requeue(requeue.unwrap_or(RESYNC).min(RESYNC)))
 }
@@ -237,7 +244,6 @@ async fn keep_snapshot(
     snapshots: &Snapshots,
     release: &release::Release,
     check: &str,
-    status: ReleaseCheckStatus,
 ) -> Result<()> {
     let Some(previous) = &release.previous else {
         return Ok(());
@@ -263,21 +269,44 @@ async fn keep_snapshot(
         message = record.message.as_deref().unwrap_or(""),
         "baseline snapshot taken"
     );
-    let mut recorded = status.clone();
-    recorded.baseline_snapshot = Some(record);
-    let write = Write::Status {
-        name: check.to_string(),
-        status: Box::new(recorded),
-        old: Some(Box::new(status)),
-    };
-    apply(&context.client, namespace, &release.deployment, write).await
+    record_snapshot(&context.client, namespace, check, &record).await
 }
 
+/// Sets `status.baselineSnapshot` of ReleaseCheck `check`. No precondition: the patch holds
+/// that one field only, which nothing else writes, so it cannot undo a concurrent write.
+async fn record_snapshot(
+    client: &kube::Client,
+    namespace: &str,
+    check: &str,
+    record: &BaselineSnapshot,
+) -> Result<()> {
+    let checks: Api<ReleaseCheck> = Api::namespaced(client.clone(), namespace);
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    let patch = serde_json::json!({"status": {"baselineSnapshot": record}});
+    checks
+        .patch_status(check, &params, &Patch::Merge(&patch))
+        .await
+        .map_err(|source| {
+            Error::kube(
+                "record the baseline snapshot of ReleaseCheck",
+                check,
+                source,
+            )
+        })?;
+    Ok(())
+}
+
+/// Carries out one planned write. `created` holds the resourceVersion of the check this
+/// reconcile created, which guards its first status write.
 async fn apply(
     client: &kube::Client,
     namespace: &str,
     deployment: &str,
     write: Write,
+    created: &mut Option<String>,
 ) -> Result<()> {
     let checks: Api<ReleaseCheck> = Api::namespaced(client.clone(), namespace);
     let params = PatchParams {
@@ -288,15 +317,27 @@ async fn apply(
         Write::CreateCheck(check) => {
             let name = check.name_any();
             match checks.create(&PostParams::default(), &check).await {
-                Ok(_) => {
+                Ok(stored) => {
+                    *created = stored.metadata.resource_version;
                     tracing::info!(release_check = %name, "release detected; ReleaseCheck created")
                 }
-                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    *created = None;
+                    tracing::debug!(release_check = %name, "ReleaseCheck exists already; its status is not this reconcile's to set");
+                }
                 Err(source) => return Err(Error::kube("create ReleaseCheck", &name, source)),
             }
         }
-        Write::Status { name, status, old } => {
-            let patch = status_merge_patch(old.as_deref(), &status, None)?;
+        Write::Status {
+            name,
+            status,
+            old,
+            resource_version,
+        } => {
+            let Some(version) = resource_version.or_else(|| created.take()) else {
+                return Ok(());
+            };
+            let patch = status_merge_patch(old.as_deref(), &status, Some(&version))?;
             checks
                 .patch_status(&name, &params, &Patch::Merge(&patch))
                 .await

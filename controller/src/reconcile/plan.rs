@@ -40,6 +40,11 @@ pub enum Write {
         status: Box<ReleaseCheckStatus>,
         /// The status it replaces, for a minimal merge patch; `None` for a new check.
         old: Option<Box<ReleaseCheckStatus>>,
+        /// The resourceVersion of the check `old` was read from: the write applies only to it,
+        /// so a concurrent claim or record is never overwritten. `None` for a new check: the
+        /// write then applies to the version its create returned, and is skipped when the
+        /// create found the check already there.
+        resource_version: Option<String>,
     },
     /// Merge-patch the Deployment's metadata with this body.
     AnnotateDeployment(Value),
@@ -127,6 +132,7 @@ pub fn plan(deployment: &Deployment, observed: &Observed<'_>) -> (Vec<Write>, Op
                 name: name.clone(),
                 status: Box::new(status),
                 old: None,
+                resource_version: None,
             });
             requeue = Some(Duration::from_secs(
                 u64::try_from(watch_for.max(1)).unwrap_or(1),
@@ -174,6 +180,7 @@ fn maybe_passed(
         name: check.metadata.name.clone().unwrap_or_default(),
         status: Box::new(passed),
         old: Some(Box::new(status.clone())),
+        resource_version: check.metadata.resource_version.clone(),
     };
     (Some(write), None)
 }
@@ -191,6 +198,7 @@ fn complete_rollback(observed: &Observed<'_>) -> Option<Write> {
             name: check.metadata.name.clone()?,
             status: Box::new(done),
             old: Some(Box::new(status.clone())),
+            resource_version: check.metadata.resource_version.clone(),
         })
     })
 }
@@ -304,7 +312,12 @@ mod tests {
         let (writes, requeue) = plan(&fixture.deployment, &observed(&release, vec![]));
         let [
             Write::CreateCheck(check),
-            Write::Status { name, status, old },
+            Write::Status {
+                name,
+                status,
+                old,
+                resource_version,
+            },
             Write::AnnotateDeployment(body),
         ] = &writes[..]
         else {
@@ -325,7 +338,7 @@ mod tests {
             status.timeline.released,
             Some(rfc3339_from_ms(NOW - 60_000))
         );
-        assert!(old.is_none());
+        assert!(old.is_none() && resource_version.is_none());
         assert_eq!(
             body["metadata"]["annotations"][RELEASE_CHECK_ANNOTATION],
             "checkout-3"

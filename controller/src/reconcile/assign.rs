@@ -1,12 +1,15 @@
 //! Roles: what each sidecar is told to do in its Deployment's current release. Pure: a pod, the
 //! release detected for its Deployment and the namespace's pods in, an [`Assignment`] out.
 
-use k8s_openapi::api::core::v1::Pod;
+use std::sync::Arc;
+
 use ripcord_sidecar::assign::{Assignment, BaselineSources, PrometheusSource, Role};
 use ripcord_sidecar::report;
 
 use crate::crd::ReleaseCheck;
-use crate::release::{POD_TEMPLATE_HASH_LABEL, Release};
+use crate::release::Release;
+
+use super::pod::CompactPod;
 
 /// Port the injected sidecar serves its windows on.
 pub const SIDECAR_PORT: u16 = 9464;
@@ -22,10 +25,10 @@ pub struct AssignSettings {
 /// release's namespace. A pod of the current revision is a canary whose peers are the previous
 /// revision's live pods; a pod of the previous revision is a baseline; any other pod is idle.
 pub fn assign(
-    pod: &Pod,
+    pod: &CompactPod,
     release: &Release,
     released_at_ms: Option<i64>,
-    pods: &[Pod],
+    pods: &[Arc<CompactPod>],
     settings: &AssignSettings,
 ) -> Assignment {
     let Some(hash) = template_hash(pod) else {
@@ -42,7 +45,7 @@ pub fn assign(
     let mut assignment = Assignment::idle();
     assignment.role = role;
     if role == Role::Canary {
-        let name = pod.metadata.name.clone().unwrap_or_default();
+        let name = pod.name.clone();
         assignment.release = Some(report::Release {
             namespace: release.namespace.clone(),
             deployment: release.deployment.clone(),
@@ -59,14 +62,18 @@ pub fn assign(
     assignment
 }
 
-fn baseline(release: &Release, pods: &[Pod], settings: &AssignSettings) -> BaselineSources {
+fn baseline(
+    release: &Release,
+    pods: &[Arc<CompactPod>],
+    settings: &AssignSettings,
+) -> BaselineSources {
     let Some(previous) = &release.previous else {
         return BaselineSources::default();
     };
     let mut peers: Vec<String> = if previous.has_sidecar {
         pods.iter()
-            .filter(|p| template_hash(p) == Some(previous.hash.as_str()) && serving(p))
-            .filter_map(|p| p.status.as_ref()?.pod_ip.as_deref())
+            .filter(|p| template_hash(p) == Some(previous.hash.as_str()) && p.serving())
+            .filter_map(|p| p.ip.as_deref())
             .map(peer_url)
             .collect()
     } else {
@@ -96,18 +103,8 @@ fn peer_url(ip: &str) -> String {
 }
 
 /// The pod's `pod-template-hash` label, naming its revision.
-pub fn template_hash(pod: &Pod) -> Option<&str> {
-    pod.metadata
-        .labels
-        .as_ref()?
-        .get(POD_TEMPLATE_HASH_LABEL)
-        .map(String::as_str)
-}
-
-/// Whether the pod runs and is not on its way out, so its sidecar can answer.
-fn serving(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_none()
-        && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+pub fn template_hash(pod: &CompactPod) -> Option<&str> {
+    pod.hash.as_deref()
 }
 
 #[cfg(test)]
@@ -116,7 +113,7 @@ mod tests {
     use crate::release::detect;
     use crate::release::fixtures::{H1, H2, H3, load};
 
-    fn pod(name: &str, hash: &str, ip: &str, phase: &str, deleting: bool) -> Pod {
+    fn pod(name: &str, hash: &str, ip: &str, phase: &str, deleting: bool) -> Arc<CompactPod> {
         let mut value = serde_json::json!({
             "apiVersion": "v1",
             "kind": "Pod",
@@ -130,7 +127,8 @@ mod tests {
         if deleting {
             value["metadata"]["deletionTimestamp"] = "2026-11-24T10:00:00Z".into();
         }
-        serde_json::from_value(value).expect("a pod")
+        let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(value).expect("a pod");
+        Arc::new(CompactPod::from(&pod))
     }
 
     fn release() -> Release {
@@ -140,7 +138,7 @@ mod tests {
             .expect("a release")
     }
 
-    fn pods() -> Vec<Pod> {
+    fn pods() -> Vec<Arc<CompactPod>> {
         vec![
             pod("checkout-new-a", H3, "10.0.0.30", "Running", false),
             pod("checkout-old-a", H2, "10.0.0.21", "Running", false),

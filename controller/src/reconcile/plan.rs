@@ -13,7 +13,6 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::ObjectMeta;
 use serde_json::{Value, json};
 
@@ -21,7 +20,7 @@ use crate::crd::{
     Decision, Phase, PolicySnapshot, PreviousRevision, ReleaseCheck, ReleaseCheckSpec,
     ReleaseCheckStatus, rfc3339_from_ms,
 };
-use crate::release::Release;
+use crate::release::{CompactDeployment, Release};
 use crate::rollback::ROLLED_BACK_TO_ANNOTATION;
 
 /// Annotation on the Deployment naming its latest ReleaseCheck.
@@ -61,14 +60,17 @@ pub struct Observed<'a> {
 }
 
 /// The writes for `deployment`, and when to look again (the end of a guard period).
-pub fn plan(deployment: &Deployment, observed: &Observed<'_>) -> (Vec<Write>, Option<Duration>) {
+pub fn plan(
+    deployment: &CompactDeployment,
+    observed: &Observed<'_>,
+) -> (Vec<Write>, Option<Duration>) {
     let release = observed.release;
     let current = &release.current;
     let name = ReleaseCheck::name_for(&release.deployment, revision_i64(current.number));
     let mut writes = Vec::new();
     let mut requeue = None;
     let rolled_back_to =
-        annotation(deployment, ROLLED_BACK_TO_ANNOTATION) == Some(current.hash.as_str());
+        deployment.annotation(ROLLED_BACK_TO_ANNOTATION) == Some(current.hash.as_str());
     if rolled_back_to || !current.earlier_numbers.is_empty() {
         if rollout_complete(deployment) {
             writes.extend(complete_rollback(observed));
@@ -138,7 +140,7 @@ pub fn plan(deployment: &Deployment, observed: &Observed<'_>) -> (Vec<Write>, Op
             requeue = again;
         }
     }
-    if annotation(deployment, RELEASE_CHECK_ANNOTATION) != Some(name.as_str()) {
+    if deployment.annotation(RELEASE_CHECK_ANNOTATION) != Some(name.as_str()) {
         writes.push(Write::AnnotateDeployment(json!({
             "metadata": {"annotations": {RELEASE_CHECK_ANNOTATION: name}}
         })));
@@ -197,12 +199,8 @@ fn complete_rollback(observed: &Observed<'_>) -> Option<Write> {
 
 /// Whether the Deployment controller has finished rolling out the Deployment's template: it
 /// observed the latest generation and every replica is updated and available.
-pub fn rollout_complete(deployment: &Deployment) -> bool {
-    let want = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.replicas)
-        .unwrap_or(1);
+pub fn rollout_complete(deployment: &CompactDeployment) -> bool {
+    let want = deployment.replicas.unwrap_or(1);
     let Some(status) = &deployment.status else {
         return false;
     };
@@ -212,18 +210,9 @@ pub fn rollout_complete(deployment: &Deployment) -> bool {
         && status.replicas.unwrap_or(0) == want
 }
 
-fn annotation<'d>(deployment: &'d Deployment, key: &str) -> Option<&'d str> {
-    deployment
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
-}
-
 /// The ReleaseCheck is owned by its Deployment, so deleting the Deployment deletes its checks.
 fn deployment_owner(
-    deployment: &Deployment,
+    deployment: &CompactDeployment,
 ) -> Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>> {
     let uid = deployment.metadata.uid.clone()?;
     let name = deployment.metadata.name.clone()?;
@@ -249,6 +238,10 @@ mod tests {
     use crate::crd::{Mode, RegressionStep};
     use crate::release::detect;
     use crate::release::fixtures::{H2, H3, load};
+
+    fn compact(deployment: &k8s_openapi::api::apps::v1::Deployment) -> CompactDeployment {
+        CompactDeployment::from(deployment)
+    }
 
     const NOW: i64 = 1_764_000_000_000;
 
@@ -301,7 +294,7 @@ mod tests {
         let release = detect(&fixture.deployment, &fixture.replica_sets)
             .expect("valid")
             .expect("a release");
-        let (writes, requeue) = plan(&fixture.deployment, &observed(&release, vec![]));
+        let (writes, requeue) = plan(&compact(&fixture.deployment), &observed(&release, vec![]));
         let [
             Write::CreateCheck(check),
             Write::Status { name, status, old },
@@ -341,7 +334,7 @@ mod tests {
             .expect("a release");
         let mut seen = observed(&release, vec![]);
         seen.policy = Err("ripcord.dev/watch: line 1, column 3: unknown metric kind".to_string());
-        let (writes, _) = plan(&fixture.deployment, &seen);
+        let (writes, _) = plan(&compact(&fixture.deployment), &seen);
         assert!(
             writes.iter().all(|w| !matches!(w, Write::CreateCheck(_))),
             "{writes:#?}"
@@ -357,7 +350,7 @@ mod tests {
         if let Some(previous) = release.previous.as_mut() {
             previous.has_sidecar = false;
         }
-        let (writes, _) = plan(&fixture.deployment, &observed(&release, vec![]));
+        let (writes, _) = plan(&compact(&fixture.deployment), &observed(&release, vec![]));
         let status = writes
             .iter()
             .find_map(|w| match w {
@@ -381,7 +374,7 @@ mod tests {
         let release = detect(&fixture.deployment, &fixture.replica_sets)
             .expect("valid")
             .expect("a revision");
-        let (writes, _) = plan(&fixture.deployment, &observed(&release, vec![]));
+        let (writes, _) = plan(&compact(&fixture.deployment), &observed(&release, vec![]));
         assert!(writes.is_empty(), "{writes:#?}");
     }
 
@@ -392,7 +385,10 @@ mod tests {
             .expect("valid")
             .expect("a release");
         let failed = existing("checkout-3", H3, status(Phase::RolledBack));
-        let (writes, _) = plan(&fixture.deployment, &observed(&release, vec![&failed]));
+        let (writes, _) = plan(
+            &compact(&fixture.deployment),
+            &observed(&release, vec![&failed]),
+        );
         let [Write::Status { name, status, .. }] = &writes[..] else {
             panic!("one status write expected: {writes:#?}");
         };
@@ -406,7 +402,7 @@ mod tests {
         if let Some(s) = rolling.status.as_mut() {
             s.updated_replicas = Some(1);
         }
-        let (writes, requeue) = plan(&rolling, &observed(&release, vec![&failed]));
+        let (writes, requeue) = plan(&compact(&rolling), &observed(&release, vec![&failed]));
         assert!(writes.is_empty(), "{writes:#?}");
         assert_eq!(requeue, Some(Duration::from_secs(5)));
     }
@@ -429,13 +425,13 @@ mod tests {
             d
         };
         let early = observed(&release, vec![&check]);
-        let (writes, requeue) = plan(&annotated, &early);
+        let (writes, requeue) = plan(&compact(&annotated), &early);
         assert!(writes.is_empty(), "{writes:#?}");
         assert_eq!(requeue, Some(Duration::from_millis(1_800_000 - 60_000)));
 
         let mut late = observed(&release, vec![&check]);
         late.now_ms = NOW + 1_800_000;
-        let (writes, _) = plan(&annotated, &late);
+        let (writes, _) = plan(&compact(&annotated), &late);
         let [Write::Status { status, .. }] = &writes[..] else {
             panic!("one status write expected: {writes:#?}");
         };
@@ -446,7 +442,7 @@ mod tests {
         let unsure = existing("checkout-3", H3, failing);
         let mut late = observed(&release, vec![&unsure]);
         late.now_ms = NOW + 1_800_000;
-        let (writes, _) = plan(&annotated, &late);
+        let (writes, _) = plan(&compact(&annotated), &late);
         assert!(
             writes.is_empty(),
             "an inconclusive release never passes: {writes:#?}"

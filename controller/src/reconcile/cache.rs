@@ -160,6 +160,14 @@ impl Caches {
         Ok(())
     }
 
+    /// Whether every cache has listed its objects once.
+    pub fn is_ready(&self) -> bool {
+        self.scopes
+            .iter()
+            .flat_map(|scope| &scope.synced)
+            .all(|synced| *synced.borrow())
+    }
+
     fn scope(&self, namespace: &str) -> Option<&ScopeCaches> {
         self.scopes
             .iter()
@@ -335,7 +343,7 @@ where
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
     C: Send + 'static,
 {
-    watcher(api, config)
+    events(api, config)
         .default_backoff()
         .map_ok(move |event| match event {
             Event::Apply(object) => Event::Apply(compact(object)),
@@ -344,6 +352,41 @@ where
             Event::InitApply(object) => Event::InitApply(compact(object)),
             Event::InitDone => Event::InitDone,
         })
+}
+
+/// The watch events of `api`. The initial list is a streaming list (Kubernetes 1.34+, or
+/// where the `WatchList` feature gate is on): objects arrive one by one and each is compacted
+/// before the next is decoded, so a relist never holds every whole object at once. An API server
+/// that refuses it (400 or 422 on the first watch) gets the paged list and watch instead, whose
+/// pages of 500 bound what is held at once.
+fn events<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> impl Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let mut streaming = watcher(api.clone(), config.clone().streaming_lists()).boxed();
+    futures::stream::once(async move {
+        match streaming.next().await {
+            Some(Err(watcher::Error::WatchStartFailed(kube::Error::Api(status))))
+                if matches!(status.code, 400 | 422) =>
+            {
+                tracing::info!(
+                    kind = %K::kind(&K::DynamicType::default()),
+                    reason = %status.message,
+                    "the API server refused a streaming list; listing in pages instead"
+                );
+                watcher(api, config).boxed()
+            }
+            Some(first) => futures::stream::once(std::future::ready(first))
+                .chain(streaming)
+                .boxed(),
+            None => streaming,
+        }
+    })
+    .flatten()
 }
 
 /// Sets `synced` once a full list has been stored (place it after the store).

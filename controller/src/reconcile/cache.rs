@@ -419,3 +419,75 @@ fn trimmed(mut check: ReleaseCheck) -> ReleaseCheck {
     }
     check
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Request, Response, StatusCode};
+    use kube::ResourceExt;
+    use kube::client::Body;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn respond(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::to_vec(body).expect("JSON")))
+            .expect("a response")
+    }
+
+    #[tokio::test]
+    async fn an_api_server_refusing_streaming_lists_is_listed_in_pages() {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let api: Api<Deployment> = Api::all(kube::Client::new(service, "default"));
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a streaming watch");
+            let query = request.uri().query().unwrap_or_default().to_string();
+            assert!(
+                query.contains("watch=true") && query.contains("sendInitialEvents=true"),
+                "{query}"
+            );
+            send.send_response(respond(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+                    "reason": "Invalid", "code": 422}),
+            ));
+            let (request, send) = handle.next_request().await.expect("a list");
+            let query = request.uri().query().unwrap_or_default().to_string();
+            assert!(
+                !query.contains("watch") && query.contains("limit=500"),
+                "{query}"
+            );
+            send.send_response(respond(
+                StatusCode::OK,
+                &json!({"kind": "DeploymentList", "apiVersion": "apps/v1",
+                    "metadata": {"resourceVersion": "7"},
+                    "items": [{"metadata": {"name": "checkout", "namespace": "shop", "uid": "u1"}}]}),
+            ));
+            handle
+        });
+        let mut stream = events(api, watcher::Config::default()).boxed();
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
+                .await
+                .expect("an event in time")
+                .expect("the stream goes on")
+                .expect("no error after the fallback");
+            seen.push(match event {
+                Event::Init => "init".to_string(),
+                Event::InitApply(d) => d.name_any(),
+                Event::InitDone => "done".to_string(),
+                other => format!("{other:?}"),
+            });
+        }
+        assert_eq!(seen, ["init", "checkout", "done"]);
+        drop(
+            server
+                .await
+                .expect("the mock API server checked both requests"),
+        );
+    }
+}

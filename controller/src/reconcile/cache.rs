@@ -1,8 +1,8 @@
 //! The controller's caches: the Deployments, ReplicaSets and pods labelled `ripcord.dev/enabled`,
 //! and the ReleaseChecks, one set per watched namespace (or one for the whole cluster). Each
-//! object is compacted as it arrives from its watch (see [`crate::release::compact`] and
-//! [`CompactPod`]) so that ten thousand Deployments fit in a small heap; ReleaseChecks are kept
-//! whole but for their managed fields. ReplicaSets are indexed by owner UID, pods by revision
+//! object is compacted as it arrives from its watch (see [`crate::release::compact`],
+//! [`CompactPod`] and [`CompactCheck`]) so that ten thousand Deployments fit in a small heap.
+//! ReplicaSets are indexed by owner UID, pods by revision
 //! and ReleaseChecks by Deployment, so a reconcile never scans a whole cache.
 
 use std::collections::BTreeMap;
@@ -19,13 +19,11 @@ use kube::runtime::watcher::Event;
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::watch;
 
+use super::check::CompactCheck;
 use super::pod::CompactPod;
 use super::store::{Indexed, Keyed};
 use crate::crd::ReleaseCheck;
 use crate::release::{CompactDeployment, CompactReplicaSet, ENABLED_LABEL};
-
-/// Annotation `kubectl apply` leaves on objects; large and never read here.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// The namespaces the controller watches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +58,7 @@ struct ScopeCaches {
     /// By `namespace/pod-template-hash`.
     pods: Indexed<CompactPod>,
     /// By `namespace/deployment`.
-    checks: Indexed<ReleaseCheck>,
+    checks: Indexed<CompactCheck>,
 }
 
 /// The watch streams of one scope, to be driven by the caller: the Deployment and ReplicaSet
@@ -96,12 +94,12 @@ impl Keyed for CompactPod {
     }
 }
 
-impl Keyed for ReleaseCheck {
+impl Keyed for CompactCheck {
     fn namespace(&self) -> &str {
-        self.metadata.namespace.as_deref().unwrap_or_default()
+        &self.namespace
     }
     fn name(&self) -> &str {
-        self.metadata.name.as_deref().unwrap_or_default()
+        &self.name
     }
 }
 
@@ -122,11 +120,8 @@ fn check_deployment_key(namespace: &str, deployment: &str) -> String {
     format!("{namespace}/{deployment}")
 }
 
-fn by_deployment(check: &ReleaseCheck) -> Option<String> {
-    Some(check_deployment_key(
-        Keyed::namespace(check),
-        &check.spec.deployment,
-    ))
+fn by_deployment(check: &CompactCheck) -> Option<String> {
+    Some(check_deployment_key(&check.namespace, &check.deployment))
 }
 
 impl Caches {
@@ -229,12 +224,12 @@ impl Caches {
     }
 
     /// The cached ReleaseCheck `namespace/name`.
-    pub fn check(&self, namespace: &str, name: &str) -> Option<Arc<ReleaseCheck>> {
+    pub fn check(&self, namespace: &str, name: &str) -> Option<Arc<CompactCheck>> {
         self.scope(namespace)?.checks.get(namespace, name)
     }
 
     /// The cached ReleaseChecks of the Deployment `namespace/deployment`.
-    pub fn checks_of(&self, namespace: &str, deployment: &str) -> Vec<Arc<ReleaseCheck>> {
+    pub fn checks_of(&self, namespace: &str, deployment: &str) -> Vec<Arc<CompactCheck>> {
         let Some(scope) = self.scope(namespace) else {
             return Vec::new();
         };
@@ -308,7 +303,7 @@ fn watch_scope(client: &kube::Client, namespace: Option<String>) -> (ScopeCaches
         compacted(
             api::<ReleaseCheck>(client, ns),
             watcher::Config::default(),
-            trimmed,
+            |check| CompactCheck::from(&check),
         ),
         checks.clone(),
         flag(),
@@ -408,16 +403,6 @@ fn indexed<K: Keyed + Clone + Send + Sync + 'static>(
         .inspect_ok(move |event| store.apply(event))
         .inspect(mark_synced(synced))
         .applied_objects()
-}
-
-/// A ReleaseCheck without its managed fields and last-applied annotation.
-fn trimmed(mut check: ReleaseCheck) -> ReleaseCheck {
-    let meta = check.meta_mut();
-    meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-    check
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ impl ReleaseDirectory for Context {
         let Some(check) = self.caches.check(&release.namespace, &name) else {
             return ReleaseState::Open;
         };
-        match stage_of(check.status.as_ref()) {
+        match stage_of(check.status.as_deref()) {
             Stage::Settled => ReleaseState::Closed(format!(
                 "ReleaseCheck {name} is settled ({:?})",
                 check.status.as_ref().and_then(|s| s.phase)

@@ -4,6 +4,7 @@
 
 pub mod assign;
 pub mod cache;
+pub mod check;
 mod directory;
 mod error;
 pub mod plan;

@@ -21,6 +21,8 @@ use crate::crd::{
     ReleaseCheckStatus, rfc3339_from_ms,
 };
 use crate::release::{CompactDeployment, Release};
+
+use super::check::CompactCheck;
 use crate::rollback::ROLLED_BACK_TO_ANNOTATION;
 
 /// Annotation on the Deployment naming its latest ReleaseCheck.
@@ -54,7 +56,7 @@ pub struct Observed<'a> {
     /// The policy read from the pod template's annotations, or why it is invalid.
     pub policy: std::result::Result<PolicySnapshot, String>,
     /// The Deployment's ReleaseChecks.
-    pub checks: Vec<&'a ReleaseCheck>,
+    pub checks: Vec<&'a CompactCheck>,
     /// Now, Unix milliseconds.
     pub now_ms: i64,
 }
@@ -82,10 +84,7 @@ pub fn plan(
     let Some(previous) = &release.previous else {
         return (writes, None);
     };
-    let existing = observed
-        .checks
-        .iter()
-        .find(|c| c.metadata.name.as_deref() == Some(name.as_str()));
+    let existing = observed.checks.iter().find(|c| c.name == name);
     match existing {
         None => {
             let Ok(policy) = observed.policy.clone() else {
@@ -151,17 +150,17 @@ pub fn plan(
 /// A watched check whose guard period ended with a `pass` verdict becomes `Passed`; otherwise
 /// look again when the period ends.
 fn maybe_passed(
-    check: &ReleaseCheck,
+    check: &CompactCheck,
     observed: &Observed<'_>,
 ) -> (Option<Write>, Option<Duration>) {
-    let Some(status) = &check.status else {
+    let Some(status) = check.status.as_deref() else {
         return (None, Some(Duration::from_secs(5)));
     };
     if status.phase != Some(Phase::Watching) {
         return (None, None);
     }
     let released = observed.released_at_ms.unwrap_or(observed.now_ms);
-    let ends = released.saturating_add(check.spec.policy.watch_for_seconds.saturating_mul(1000));
+    let ends = released.saturating_add(check.watch_for_seconds.saturating_mul(1000));
     if observed.now_ms < ends {
         let wait = u64::try_from(ends - observed.now_ms).unwrap_or(0);
         return (None, Some(Duration::from_millis(wait.max(1000))));
@@ -173,7 +172,7 @@ fn maybe_passed(
     passed.phase = Some(Phase::Passed);
     passed.message = Some("the guard period ended and the release passed".to_string());
     let write = Write::Status {
-        name: check.metadata.name.clone().unwrap_or_default(),
+        name: check.name.clone(),
         status: Box::new(passed),
         old: Some(Box::new(status.clone())),
     };
@@ -183,14 +182,14 @@ fn maybe_passed(
 /// Marks `rollbackComplete` on the rolled-back check whose rollback has finished rolling out.
 fn complete_rollback(observed: &Observed<'_>) -> Option<Write> {
     observed.checks.iter().find_map(|check| {
-        let status = check.status.as_ref()?;
+        let status = check.status.as_deref()?;
         if status.phase != Some(Phase::RolledBack) || status.timeline.rollback_complete.is_some() {
             return None;
         }
         let mut done = status.clone();
         done.timeline.rollback_complete = Some(rfc3339_from_ms(observed.now_ms));
         Some(Write::Status {
-            name: check.metadata.name.clone()?,
+            name: check.name.clone(),
             status: Box::new(done),
             old: Some(Box::new(status.clone())),
         })
@@ -256,7 +255,7 @@ mod tests {
         }
     }
 
-    fn observed<'a>(release: &'a Release, checks: Vec<&'a ReleaseCheck>) -> Observed<'a> {
+    fn observed<'a>(release: &'a Release, checks: Vec<&'a CompactCheck>) -> Observed<'a> {
         Observed {
             release,
             released_at_ms: Some(NOW - 60_000),
@@ -266,7 +265,7 @@ mod tests {
         }
     }
 
-    fn existing(name: &str, hash: &str, status: ReleaseCheckStatus) -> ReleaseCheck {
+    fn existing(name: &str, hash: &str, status: ReleaseCheckStatus) -> CompactCheck {
         let mut check = ReleaseCheck::new(
             name,
             ReleaseCheckSpec {
@@ -278,7 +277,7 @@ mod tests {
             },
         );
         check.status = Some(status);
-        check
+        CompactCheck::from(&check)
     }
 
     fn status(phase: Phase) -> ReleaseCheckStatus {

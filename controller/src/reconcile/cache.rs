@@ -352,8 +352,9 @@ where
 /// The watch events of `api`. The initial list is a streaming list (Kubernetes 1.34+, or
 /// where the `WatchList` feature gate is on): objects arrive one by one and each is compacted
 /// before the next is decoded, so a relist never holds every whole object at once. An API server
-/// that refuses it (400 or 422 on the first watch) gets the paged list and watch instead, whose
-/// pages of 500 bound what is held at once.
+/// that refuses it (400 or 422 on a watch before the first one started) gets the paged list and
+/// watch instead, whose pages of 500 bound what is held at once. Other errors pass through, to
+/// be retried with backoff.
 fn events<K>(
     api: Api<K>,
     config: watcher::Config,
@@ -362,26 +363,34 @@ where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
-    let mut streaming = watcher(api.clone(), config.clone().streaming_lists()).boxed();
-    futures::stream::once(async move {
-        match streaming.next().await {
-            Some(Err(watcher::Error::WatchStartFailed(kube::Error::Api(status))))
-                if matches!(status.code, 400 | 422) =>
-            {
-                tracing::info!(
-                    kind = %K::kind(&K::DynamicType::default()),
-                    reason = %status.message,
-                    "the API server refused a streaming list; listing in pages instead"
-                );
-                watcher(api, config).boxed()
+    let streaming = watcher(api.clone(), config.clone().streaming_lists()).boxed();
+    // `undecided` holds what the paged watcher needs until the streaming one has started.
+    futures::stream::unfold(
+        (streaming, Some((api, config))),
+        |(mut inner, mut undecided)| async move {
+            loop {
+                let item = inner.next().await?;
+                if let Some((api, config)) = undecided.take() {
+                    match &item {
+                        Err(watcher::Error::WatchStartFailed(kube::Error::Api(status)))
+                            if matches!(status.code, 400 | 422) =>
+                        {
+                            tracing::info!(
+                                kind = %K::kind(&K::DynamicType::default()),
+                                reason = %status.message,
+                                "the API server refused a streaming list; listing in pages instead"
+                            );
+                            inner = watcher(api, config).boxed();
+                            continue;
+                        }
+                        Ok(Event::Init) => {}
+                        _ => undecided = Some((api, config)),
+                    }
+                }
+                return Some((item, (inner, undecided)));
             }
-            Some(first) => futures::stream::once(std::future::ready(first))
-                .chain(streaming)
-                .boxed(),
-            None => streaming,
-        }
-    })
-    .flatten()
+        },
+    )
 }
 
 /// Sets `synced` once a full list has been stored (place it after the store).
@@ -423,11 +432,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_api_server_refusing_streaming_lists_is_listed_in_pages() {
+    async fn an_api_server_refusing_streaming_lists_is_listed_in_pages_even_after_an_error() {
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let api: Api<Deployment> = Api::all(kube::Client::new(service, "default"));
         let server = tokio::spawn(async move {
-            let (request, send) = handle.next_request().await.expect("a streaming watch");
+            let (_, send) = handle.next_request().await.expect("a streaming watch");
+            send.send_response(respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": "starting", "reason": "ServiceUnavailable", "code": 503}),
+            ));
+            let (request, send) = handle
+                .next_request()
+                .await
+                .expect("a streaming watch again");
             let query = request.uri().query().unwrap_or_default().to_string();
             assert!(
                 query.contains("watch=true") && query.contains("sendInitialEvents=true"),
@@ -454,6 +472,14 @@ mod tests {
             handle
         });
         let mut stream = events(api, watcher::Config::default()).boxed();
+        let unavailable = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("an event in time")
+            .expect("the stream goes on");
+        assert!(
+            unavailable.is_err(),
+            "a 503 passes through to be retried: {unavailable:?}"
+        );
         let mut seen = Vec::new();
         for _ in 0..3 {
             let event = tokio::time::timeout(Duration::from_secs(10), stream.next())

@@ -501,4 +501,95 @@ mod tests {
                 .expect("the mock API server checked both requests"),
         );
     }
+
+    #[tokio::test]
+    async fn the_caches_index_what_the_api_server_streams_and_follow_deletes() {
+        use crate::release::fixtures::{H2, H3, dir};
+        let server = ripcord_fake_apiserver::FakeApiServer::start()
+            .await
+            .expect("the fake API server starts");
+        server
+            .seed_file(dir().join("history-basic.yaml"))
+            .expect("the fixture is seeded");
+        server
+            .insert(json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("checkout-{H3}-a"), "namespace": "shop",
+                    "labels": {"ripcord.dev/enabled": "true", "pod-template-hash": H3},
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                        "name": format!("checkout-{H3}"), "uid": "rs3", "controller": true}]},
+                "status": {"phase": "Running", "podIP": "10.0.0.30"}}))
+            .expect("the pod is stored");
+        let client = server.client().expect("a client");
+        let (caches, streams) = Caches::watch(&client, &Scope::Cluster);
+        let driven = tokio::spawn(futures::future::join_all(streams.into_iter().map(|s| {
+            futures::stream::select_all([
+                s.deployments.map(|_| ()).boxed(),
+                s.replica_sets.map(|_| ()).boxed(),
+                s.others,
+            ])
+            .for_each(|()| std::future::ready(()))
+        })));
+        tokio::time::timeout(Duration::from_secs(10), caches.wait_until_ready())
+            .await
+            .expect("synced in time")
+            .expect("synced");
+
+        let lists: Vec<_> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == http::Method::GET && r.path.ends_with("/replicasets"))
+            .collect();
+        assert!(
+            lists.iter().all(|r| {
+                r.query.as_deref().is_some_and(|q| {
+                    q.contains("sendInitialEvents=true") || !q.contains("watch=true")
+                })
+            }),
+            "{lists:?}"
+        );
+        assert!(
+            lists.iter().any(|r| r
+                .query
+                .as_deref()
+                .is_some_and(|q| q.contains("sendInitialEvents=true"))),
+            "ReplicaSets were listed by a streaming list: {lists:?}"
+        );
+        let deployment = caches.deployment("shop", "checkout").expect("cached");
+        let uid = deployment.metadata.uid.clone().expect("a UID");
+        let owned = caches.replica_sets_of("shop", &uid);
+        let release = crate::release::detect_compact(&deployment, owned.iter().map(AsRef::as_ref))
+            .expect("readable")
+            .expect("a release");
+        assert_eq!(
+            (release.current.number, release.current.hash.as_str()),
+            (3, H3)
+        );
+        let previous = release.previous.expect("a previous revision");
+        assert_eq!((previous.number, previous.hash.as_str()), (2, H2));
+        assert!(caches.replica_sets_of("other", &uid).is_empty());
+        let pods = caches.pods_with_hash("shop", &[H3, H2, H3]);
+        assert_eq!(pods.len(), 1, "{pods:?}");
+        assert!(caches.pods_with_hash("shop", &[H2]).is_empty());
+
+        let api: Api<ReplicaSet> = Api::namespaced(client, "shop");
+        api.delete(&format!("checkout-{H2}"), &Default::default())
+            .await
+            .expect("deleted");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while caches.replica_sets_of("shop", &uid).len() == owned.len() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the delete never reached the index"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = caches.replica_sets_of("shop", &uid);
+        assert_eq!(left.len(), owned.len() - 1);
+        assert!(
+            caches
+                .replica_set("shop", &format!("checkout-{H2}"))
+                .is_none()
+        );
+        driven.abort();
+    }
 }

@@ -540,14 +540,6 @@ mod tests {
             .filter(|r| r.method == http::Method::GET && r.path.ends_with("/replicasets"))
             .collect();
         assert!(
-            lists.iter().all(|r| {
-                r.query.as_deref().is_some_and(|q| {
-                    q.contains("sendInitialEvents=true") || !q.contains("watch=true")
-                })
-            }),
-            "{lists:?}"
-        );
-        assert!(
             lists.iter().any(|r| r
                 .query
                 .as_deref()

@@ -1,7 +1,10 @@
 //! The controller's memory with many watched Deployments in its caches: a child process serves
 //! N Deployments (each with two revisions and a pod) from the stateful fake API server; this
 //! process runs the controller's caches and reconciler against it until every release has its
-//! ReleaseCheck, then prints the time taken and its resident memory.
+//! ReleaseCheck, then prints the time taken and its resident memory: once the caches have synced,
+//! and at the end with the peak (the peak covers both the initial lists and the reconciles).
+//! The caches list with streaming lists, as against Kubernetes 1.34+ (the fake API server
+//! serves them; it does not page a plain list, so a paged list would hold all of it at once).
 //!
 //! `cargo bench -p ripcord-controller --bench footprint [-- --deployments N]`
 

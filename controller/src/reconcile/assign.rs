@@ -1,12 +1,15 @@
 //! Roles: what each sidecar is told to do in its Deployment's current release. Pure: a pod, the
 //! release detected for its Deployment and the namespace's pods in, an [`Assignment`] out.
 
-use k8s_openapi::api::core::v1::Pod;
+use std::sync::Arc;
+
 use ripcord_sidecar::assign::{Assignment, BaselineSources, PrometheusSource, Role};
 use ripcord_sidecar::report;
 
 use crate::crd::ReleaseCheck;
-use crate::release::{POD_TEMPLATE_HASH_LABEL, Release};
+use crate::release::Release;
+
+use super::pod::CompactPod;
 
 /// Port the injected sidecar serves its windows on.
 pub const SIDECAR_PORT: u16 = 9464;
@@ -25,10 +28,10 @@ pub struct AssignSettings {
 /// release's namespace. A pod of the current revision is a canary whose peers are the previous
 /// revision's live pods; a pod of the previous revision is a baseline; any other pod is idle.
 pub fn assign(
-    pod: &Pod,
+    pod: &CompactPod,
     release: &Release,
     released_at_ms: Option<i64>,
-    pods: &[Pod],
+    pods: &[Arc<CompactPod>],
     settings: &AssignSettings,
 ) -> Assignment {
     let Some(hash) = template_hash(pod) else {
@@ -45,7 +48,7 @@ pub fn assign(
     let mut assignment = Assignment::idle();
     assignment.role = role;
     if role == Role::Canary {
-        let name = pod.metadata.name.clone().unwrap_or_default();
+        let name = pod.name.clone();
         assignment.release = Some(report::Release {
             namespace: release.namespace.clone(),
             deployment: release.deployment.clone(),
@@ -62,7 +65,11 @@ pub fn assign(
     assignment
 }
 
-fn baseline(release: &Release, pods: &[Pod], settings: &AssignSettings) -> BaselineSources {
+fn baseline(
+    release: &Release,
+    pods: &[Arc<CompactPod>],
+    settings: &AssignSettings,
+) -> BaselineSources {
     let Some(previous) = &release.previous else {
         return BaselineSources::default();
     };
@@ -91,12 +98,12 @@ fn baseline(release: &Release, pods: &[Pod], settings: &AssignSettings) -> Basel
 /// The pods of revision `hash` that run and are not on their way out, with their IPs: the
 /// ones whose sidecars can serve their windows.
 pub fn serving_with_ip<'a>(
-    pods: &'a [Pod],
+    pods: &'a [Arc<CompactPod>],
     hash: &'a str,
-) -> impl Iterator<Item = (&'a Pod, &'a str)> + 'a {
+) -> impl Iterator<Item = (&'a CompactPod, &'a str)> + 'a {
     pods.iter()
-        .filter(move |p| template_hash(p) == Some(hash) && serving(p))
-        .filter_map(|p| Some((p, p.status.as_ref()?.pod_ip.as_deref()?)))
+        .filter(move |p| template_hash(p) == Some(hash) && p.serving())
+        .filter_map(|p| Some((p.as_ref(), p.ip.as_deref()?)))
 }
 
 /// The base URL of the sidecar of the pod at `ip`.
@@ -109,18 +116,8 @@ pub fn peer_url(ip: &str) -> String {
 }
 
 /// The pod's `pod-template-hash` label, naming its revision.
-pub fn template_hash(pod: &Pod) -> Option<&str> {
-    pod.metadata
-        .labels
-        .as_ref()?
-        .get(POD_TEMPLATE_HASH_LABEL)
-        .map(String::as_str)
-}
-
-/// Whether the pod runs and is not on its way out, so its sidecar can answer.
-fn serving(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_none()
-        && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+pub fn template_hash(pod: &CompactPod) -> Option<&str> {
+    pod.hash.as_deref()
 }
 
 #[cfg(test)]
@@ -129,7 +126,7 @@ mod tests {
     use crate::release::detect;
     use crate::release::fixtures::{H1, H2, H3, load};
 
-    fn pod(name: &str, hash: &str, ip: &str, phase: &str, deleting: bool) -> Pod {
+    fn pod(name: &str, hash: &str, ip: &str, phase: &str, deleting: bool) -> Arc<CompactPod> {
         let mut value = serde_json::json!({
             "apiVersion": "v1",
             "kind": "Pod",
@@ -143,7 +140,8 @@ mod tests {
         if deleting {
             value["metadata"]["deletionTimestamp"] = "2026-11-24T10:00:00Z".into();
         }
-        serde_json::from_value(value).expect("a pod")
+        let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(value).expect("a pod");
+        Arc::new(CompactPod::from(&pod))
     }
 
     fn release() -> Release {
@@ -153,7 +151,7 @@ mod tests {
             .expect("a release")
     }
 
-    fn pods() -> Vec<Pod> {
+    fn pods() -> Vec<Arc<CompactPod>> {
         vec![
             pod("checkout-new-a", H3, "10.0.0.30", "Running", false),
             pod("checkout-old-a", H2, "10.0.0.21", "Running", false),

@@ -1,7 +1,6 @@
 //! The intake's questions, answered from the caches: which release a pod belongs to, whether a
 //! release still takes verdicts, and what a pod's sidecar is assigned.
 
-use kube::ResourceExt;
 use ripcord_sidecar::assign::Assignment;
 use ripcord_sidecar::report::Release;
 
@@ -9,27 +8,23 @@ use crate::act::decide::Stage;
 use crate::act::stage_of;
 use crate::crd::ReleaseCheck;
 use crate::intake::{AssignmentSource, PodMembership, ReleaseDirectory, ReleaseState};
-use crate::release::{POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION};
 
 use super::Context;
 
 impl ReleaseDirectory for Context {
     fn membership(&self, namespace: &str, pod: &str) -> Option<PodMembership> {
         let pod = self.caches.pod(namespace, pod)?;
-        let owner = pod
-            .owner_references()
-            .iter()
-            .find(|o| o.kind == "ReplicaSet" && o.controller == Some(true))?;
+        let owner = pod.replica_set.as_ref().filter(|o| o.controller)?;
         let replica_set = self.caches.replica_set(namespace, &owner.name)?;
         let deployment = replica_set
-            .owner_references()
-            .iter()
-            .find(|o| o.kind == "Deployment" && o.controller == Some(true))?;
+            .owner
+            .as_ref()
+            .filter(|o| o.kind == "Deployment")?;
         Some(PodMembership {
             deployment: deployment.name.clone(),
-            revision: replica_set.annotations().get(REVISION_ANNOTATION)?.clone(),
-            pod_template_hash: pod.labels().get(POD_TEMPLATE_HASH_LABEL).cloned(),
-            uid: pod.metadata.uid.clone(),
+            revision: replica_set.revision.clone()?,
+            pod_template_hash: pod.hash.clone(),
+            uid: pod.uid.clone(),
         })
     }
 
@@ -41,7 +36,7 @@ impl ReleaseDirectory for Context {
         let Some(check) = self.caches.check(&release.namespace, &name) else {
             return ReleaseState::Open;
         };
-        match stage_of(check.status.as_ref()) {
+        match stage_of(check.status.as_deref()) {
             Stage::Settled => ReleaseState::Closed(format!(
                 "ReleaseCheck {name} is settled ({:?})",
                 check.status.as_ref().and_then(|s| s.phase)

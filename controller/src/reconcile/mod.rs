@@ -4,34 +4,43 @@
 
 pub mod assign;
 pub mod cache;
+pub mod check;
 mod directory;
 mod error;
 pub mod plan;
+pub mod pod;
+mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::ObjectRef;
 use ripcord_sidecar::assign::Assignment;
 use tracing::Instrument;
 
 use crate::crd::{BaselineSnapshot, ReleaseCheck, ReleaseCheckStatus, status_merge_patch};
 use crate::ops::leader::Leadership;
 use crate::ops::metrics::{Metrics, ReconcileResult};
-use crate::release;
+use crate::release::{self, CompactDeployment, CompactReplicaSet};
 use crate::snapshot::{self, Peer, Snapshots};
 use assign::AssignSettings;
 use cache::{Caches, ScopeStreams};
 pub use error::{Error, Result};
 use plan::{Observed, Write};
+use pod::CompactPod;
 
 /// How often a Deployment is looked at again with nothing pending.
 const RESYNC: Duration = Duration::from_secs(300);
+
+/// Most Deployments reconciled at once. Unbounded, the first sync of ten thousand Deployments
+/// opened a connection to the API server per reconcile, each with its buffers, and the client's
+/// pool kept them: tens of MiB for no gain in speed.
+const RECONCILE_CONCURRENCY: u16 = 16;
 
 /// Field manager of the reconciler's writes.
 const FIELD_MANAGER: &str = "ripcord";
@@ -79,16 +88,14 @@ impl Context {
     }
 
     /// The current release of the Deployment the pod belongs to (through its ReplicaSet).
-    pub fn release_of(&self, pod: &Pod) -> Option<release::Release> {
-        let namespace = pod.namespace()?;
-        let rs_owner = pod
-            .owner_references()
-            .iter()
-            .find(|o| o.kind == "ReplicaSet")?;
-        let deployment = self.caches.deployment_owning(&namespace, &rs_owner.name)?;
+    pub fn release_of(&self, pod: &CompactPod) -> Option<release::Release> {
+        let rs_owner = pod.replica_set.as_ref()?;
+        let deployment = self
+            .caches
+            .deployment_owning(&pod.namespace, &rs_owner.name)?;
         let uid = deployment.metadata.uid.as_deref()?;
-        let replica_sets = self.caches.replica_sets_of(&namespace, uid);
-        release::detect(&deployment, &replica_sets).ok()?
+        let replica_sets = self.caches.replica_sets_of(&pod.namespace, uid);
+        release::detect_compact(&deployment, replica_sets.iter().map(AsRef::as_ref)).ok()?
     }
 }
 
@@ -97,10 +104,7 @@ impl Context {
 fn released_at_ms(caches: &Caches, release: &release::Release) -> Option<i64> {
     caches
         .replica_set(&release.namespace, &release.current.replica_set)?
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map(|t| t.0.as_millisecond())
+        .created_ms
 }
 
 /// Runs one controller per watched scope until `shutdown` completes.
@@ -118,9 +122,13 @@ pub async fn run(
         );
         async move {
             let others = scope.others.for_each(|()| std::future::ready(()));
+            let owners = scope
+                .replica_sets
+                .filter_map(|rs| std::future::ready(rs.ok().as_ref().and_then(owner_ref)));
             let controller = Controller::for_stream(scope.deployments, scope.deployment_store)
-                .owns_stream(scope.replica_sets)
+                .reconcile_on(owners)
                 .reconcile_all_on(context.leadership.gained())
+                .with_config(controller::Config::default().concurrency(RECONCILE_CONCURRENCY))
                 .graceful_shutdown_on(shutdown)
                 .run(reconcile, error_policy, context)
                 .for_each(|result| {
@@ -139,8 +147,24 @@ pub async fn run(
     futures::future::join_all(runs).await;
 }
 
+/// The Deployment controlling a changed ReplicaSet, to reconcile it again.
+fn owner_ref(replica_set: &CompactReplicaSet) -> Option<ObjectRef<CompactDeployment>> {
+    let owner = replica_set
+        .owner
+        .as_ref()
+        .filter(|o| o.kind == "Deployment")?;
+    let reference = ObjectRef::new(&owner.name);
+    Some(match &replica_set.namespace {
+        Some(namespace) => reference.within(namespace),
+        None => reference,
+    })
+}
+
 /// Reconciles one Deployment.
-pub async fn reconcile(deployment: Arc<Deployment>, context: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(
+    deployment: Arc<CompactDeployment>,
+    context: Arc<Context>,
+) -> Result<Action> {
     let namespace = deployment.namespace().unwrap_or_default();
     let name = deployment.name_any();
     let span = tracing::info_span!("reconcile", %namespace, deployment = %name);
@@ -162,21 +186,28 @@ pub async fn reconcile(deployment: Arc<Deployment>, context: Arc<Context>) -> Re
 }
 
 async fn reconcile_inner(
-    deployment: &Deployment,
+    deployment: &CompactDeployment,
     context: &Context,
     namespace: &str,
 ) -> Result<Action> {
     if !context.leadership.is_leader() {
         return Ok(Action::requeue(Duration::from_secs(15)));
     }
+    if !context.caches.is_ready() {
+        // The Deployment cache can fill before the ReplicaSet cache: a release judged on half
+        // its ReplicaSets would look like a first revision, and wait for the next resync.
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
     let Some(uid) = deployment.metadata.uid.as_deref() else {
         return Ok(Action::await_change());
     };
     let replica_sets = context.caches.replica_sets_of(namespace, uid);
-    let release = release::detect(deployment, &replica_sets).map_err(|err| Error::Malformed {
-        object: format!("Deployment {namespace}/{}", deployment.name_any()),
-        reason: err.to_string(),
-    })?;
+    let replica_sets = replica_sets.iter().map(AsRef::as_ref);
+    let release =
+        release::detect_compact(deployment, replica_sets).map_err(|err| Error::Malformed {
+            object: format!("Deployment {namespace}/{}", deployment.name_any()),
+            reason: err.to_string(),
+        })?;
     let Some(release) = release else {
         return Ok(Action::requeue(Duration::from_secs(10)));
     };
@@ -197,8 +228,8 @@ async fn reconcile_inner(
     let status = written_status(&writes, &current).or_else(|| {
         checks
             .iter()
-            .find(|c| c.metadata.name.as_deref() == Some(current.as_str()))
-            .and_then(|c| c.status.clone())
+            .find(|c| c.name == current)
+            .and_then(|c| c.status.as_deref().cloned())
     });
     let mut created = None;
     for write in writes {
@@ -254,7 +285,7 @@ async fn keep_snapshot(
         .pods_with_hash(namespace, &[previous.hash.as_str()]);
     let peers: Vec<Peer> = assign::serving_with_ip(&pods, &previous.hash)
         .map(|(pod, ip)| Peer {
-            pod: pod.name_any(),
+            pod: pod.name.clone(),
             url: assign::peer_url(ip),
         })
         .collect();
@@ -357,20 +388,19 @@ async fn apply(
 }
 
 /// The policy the pod template's annotations ask for, or why it is invalid.
-fn policy_of(deployment: &Deployment) -> std::result::Result<crate::crd::PolicySnapshot, String> {
-    let empty = std::collections::BTreeMap::new();
-    let annotations = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
-        .and_then(|m| m.annotations.as_ref())
-        .unwrap_or(&empty);
-    crate::policy::Policy::from_annotations(annotations)
+fn policy_of(
+    deployment: &CompactDeployment,
+) -> std::result::Result<crate::crd::PolicySnapshot, String> {
+    crate::policy::Policy::from_annotations(&deployment.template_annotations)
         .map(|policy| policy.snapshot())
         .map_err(|err| err.to_string())
 }
 
-fn error_policy(_deployment: Arc<Deployment>, error: &Error, _context: Arc<Context>) -> Action {
+fn error_policy(
+    _deployment: Arc<CompactDeployment>,
+    error: &Error,
+    _context: Arc<Context>,
+) -> Action {
     tracing::warn!(%error, "reconcile failed; retrying");
     Action::requeue(if error.is_transient() {
         Duration::from_secs(5)

@@ -13,7 +13,6 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::ObjectMeta;
 use serde_json::{Value, json};
 
@@ -21,7 +20,9 @@ use crate::crd::{
     Decision, Phase, PolicySnapshot, PreviousRevision, ReleaseCheck, ReleaseCheckSpec,
     ReleaseCheckStatus, rfc3339_from_ms,
 };
-use crate::release::Release;
+use crate::release::{CompactDeployment, Release};
+
+use super::check::CompactCheck;
 use crate::rollback::ROLLED_BACK_TO_ANNOTATION;
 
 /// Annotation on the Deployment naming its latest ReleaseCheck.
@@ -60,20 +61,23 @@ pub struct Observed<'a> {
     /// The policy read from the pod template's annotations, or why it is invalid.
     pub policy: std::result::Result<PolicySnapshot, String>,
     /// The Deployment's ReleaseChecks.
-    pub checks: Vec<&'a ReleaseCheck>,
+    pub checks: Vec<&'a CompactCheck>,
     /// Now, Unix milliseconds.
     pub now_ms: i64,
 }
 
 /// The writes for `deployment`, and when to look again (the end of a guard period).
-pub fn plan(deployment: &Deployment, observed: &Observed<'_>) -> (Vec<Write>, Option<Duration>) {
+pub fn plan(
+    deployment: &CompactDeployment,
+    observed: &Observed<'_>,
+) -> (Vec<Write>, Option<Duration>) {
     let release = observed.release;
     let current = &release.current;
     let name = ReleaseCheck::name_for(&release.deployment, revision_i64(current.number));
     let mut writes = Vec::new();
     let mut requeue = None;
     let rolled_back_to =
-        annotation(deployment, ROLLED_BACK_TO_ANNOTATION) == Some(current.hash.as_str());
+        deployment.annotation(ROLLED_BACK_TO_ANNOTATION) == Some(current.hash.as_str());
     if rolled_back_to || !current.earlier_numbers.is_empty() {
         if rollout_complete(deployment) {
             writes.extend(complete_rollback(observed));
@@ -85,10 +89,7 @@ pub fn plan(deployment: &Deployment, observed: &Observed<'_>) -> (Vec<Write>, Op
     let Some(previous) = &release.previous else {
         return (writes, None);
     };
-    let existing = observed
-        .checks
-        .iter()
-        .find(|c| c.metadata.name.as_deref() == Some(name.as_str()));
+    let existing = observed.checks.iter().find(|c| c.name == name);
     match existing {
         None => {
             let Ok(policy) = observed.policy.clone() else {
@@ -123,7 +124,8 @@ pub fn plan(deployment: &Deployment, observed: &Observed<'_>) -> (Vec<Write>, Op
                 status.phase = Some(Phase::Inconclusive);
                 status.message = Some(format!(
                     "the previous revision {} ran no Ripcord sidecar, so it cannot serve as a \
-                     live baseline; nothing will be acted on",
+                     live baseline; only a fail against the watch spec's absolute limits \
+                     will be acted on",
                     previous.number
                 ));
             }
@@ -144,7 +146,7 @@ pub fn plan(deployment: &Deployment, observed: &Observed<'_>) -> (Vec<Write>, Op
             requeue = again;
         }
     }
-    if annotation(deployment, RELEASE_CHECK_ANNOTATION) != Some(name.as_str()) {
+    if deployment.annotation(RELEASE_CHECK_ANNOTATION) != Some(name.as_str()) {
         writes.push(Write::AnnotateDeployment(json!({
             "metadata": {"annotations": {RELEASE_CHECK_ANNOTATION: name}}
         })));
@@ -155,17 +157,17 @@ pub fn plan(deployment: &Deployment, observed: &Observed<'_>) -> (Vec<Write>, Op
 /// A watched check whose guard period ended with a `pass` verdict becomes `Passed`; otherwise
 /// look again when the period ends.
 fn maybe_passed(
-    check: &ReleaseCheck,
+    check: &CompactCheck,
     observed: &Observed<'_>,
 ) -> (Option<Write>, Option<Duration>) {
-    let Some(status) = &check.status else {
+    let Some(status) = check.status.as_deref() else {
         return (None, Some(Duration::from_secs(5)));
     };
     if status.phase != Some(Phase::Watching) {
         return (None, None);
     }
     let released = observed.released_at_ms.unwrap_or(observed.now_ms);
-    let ends = released.saturating_add(check.spec.policy.watch_for_seconds.saturating_mul(1000));
+    let ends = released.saturating_add(check.watch_for_seconds.saturating_mul(1000));
     if observed.now_ms < ends {
         let wait = u64::try_from(ends - observed.now_ms).unwrap_or(0);
         return (None, Some(Duration::from_millis(wait.max(1000))));
@@ -177,10 +179,10 @@ fn maybe_passed(
     passed.phase = Some(Phase::Passed);
     passed.message = Some("the guard period ended and the release passed".to_string());
     let write = Write::Status {
-        name: check.metadata.name.clone().unwrap_or_default(),
+        name: check.name.clone(),
         status: Box::new(passed),
         old: Some(Box::new(status.clone())),
-        resource_version: check.metadata.resource_version.clone(),
+        resource_version: check.resource_version.clone(),
     };
     (Some(write), None)
 }
@@ -188,29 +190,25 @@ fn maybe_passed(
 /// Marks `rollbackComplete` on the rolled-back check whose rollback has finished rolling out.
 fn complete_rollback(observed: &Observed<'_>) -> Option<Write> {
     observed.checks.iter().find_map(|check| {
-        let status = check.status.as_ref()?;
+        let status = check.status.as_deref()?;
         if status.phase != Some(Phase::RolledBack) || status.timeline.rollback_complete.is_some() {
             return None;
         }
         let mut done = status.clone();
         done.timeline.rollback_complete = Some(rfc3339_from_ms(observed.now_ms));
         Some(Write::Status {
-            name: check.metadata.name.clone()?,
+            name: check.name.clone(),
             status: Box::new(done),
             old: Some(Box::new(status.clone())),
-            resource_version: check.metadata.resource_version.clone(),
+            resource_version: check.resource_version.clone(),
         })
     })
 }
 
 /// Whether the Deployment controller has finished rolling out the Deployment's template: it
 /// observed the latest generation and every replica is updated and available.
-pub fn rollout_complete(deployment: &Deployment) -> bool {
-    let want = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.replicas)
-        .unwrap_or(1);
+pub fn rollout_complete(deployment: &CompactDeployment) -> bool {
+    let want = deployment.replicas.unwrap_or(1);
     let Some(status) = &deployment.status else {
         return false;
     };
@@ -220,18 +218,9 @@ pub fn rollout_complete(deployment: &Deployment) -> bool {
         && status.replicas.unwrap_or(0) == want
 }
 
-fn annotation<'d>(deployment: &'d Deployment, key: &str) -> Option<&'d str> {
-    deployment
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
-}
-
 /// The ReleaseCheck is owned by its Deployment, so deleting the Deployment deletes its checks.
 fn deployment_owner(
-    deployment: &Deployment,
+    deployment: &CompactDeployment,
 ) -> Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>> {
     let uid = deployment.metadata.uid.clone()?;
     let name = deployment.metadata.name.clone()?;
@@ -258,6 +247,10 @@ mod tests {
     use crate::release::detect;
     use crate::release::fixtures::{H2, H3, load};
 
+    fn compact(deployment: &k8s_openapi::api::apps::v1::Deployment) -> CompactDeployment {
+        CompactDeployment::from(deployment)
+    }
+
     const NOW: i64 = 1_764_000_000_000;
 
     fn policy() -> PolicySnapshot {
@@ -271,7 +264,7 @@ mod tests {
         }
     }
 
-    fn observed<'a>(release: &'a Release, checks: Vec<&'a ReleaseCheck>) -> Observed<'a> {
+    fn observed<'a>(release: &'a Release, checks: Vec<&'a CompactCheck>) -> Observed<'a> {
         Observed {
             release,
             released_at_ms: Some(NOW - 60_000),
@@ -281,7 +274,7 @@ mod tests {
         }
     }
 
-    fn existing(name: &str, hash: &str, status: ReleaseCheckStatus) -> ReleaseCheck {
+    fn existing(name: &str, hash: &str, status: ReleaseCheckStatus) -> CompactCheck {
         let mut check = ReleaseCheck::new(
             name,
             ReleaseCheckSpec {
@@ -293,7 +286,7 @@ mod tests {
             },
         );
         check.status = Some(status);
-        check
+        CompactCheck::from(&check)
     }
 
     fn status(phase: Phase) -> ReleaseCheckStatus {
@@ -309,7 +302,7 @@ mod tests {
         let release = detect(&fixture.deployment, &fixture.replica_sets)
             .expect("valid")
             .expect("a release");
-        let (writes, requeue) = plan(&fixture.deployment, &observed(&release, vec![]));
+        let (writes, requeue) = plan(&compact(&fixture.deployment), &observed(&release, vec![]));
         let [
             Write::CreateCheck(check),
             Write::Status {
@@ -354,7 +347,7 @@ mod tests {
             .expect("a release");
         let mut seen = observed(&release, vec![]);
         seen.policy = Err("ripcord.dev/watch: line 1, column 3: unknown metric kind".to_string());
-        let (writes, _) = plan(&fixture.deployment, &seen);
+        let (writes, _) = plan(&compact(&fixture.deployment), &seen);
         assert!(
             writes.iter().all(|w| !matches!(w, Write::CreateCheck(_))),
             "{writes:#?}"
@@ -370,7 +363,7 @@ mod tests {
         if let Some(previous) = release.previous.as_mut() {
             previous.has_sidecar = false;
         }
-        let (writes, _) = plan(&fixture.deployment, &observed(&release, vec![]));
+        let (writes, _) = plan(&compact(&fixture.deployment), &observed(&release, vec![]));
         let status = writes
             .iter()
             .find_map(|w| match w {
@@ -394,7 +387,7 @@ mod tests {
         let release = detect(&fixture.deployment, &fixture.replica_sets)
             .expect("valid")
             .expect("a revision");
-        let (writes, _) = plan(&fixture.deployment, &observed(&release, vec![]));
+        let (writes, _) = plan(&compact(&fixture.deployment), &observed(&release, vec![]));
         assert!(writes.is_empty(), "{writes:#?}");
     }
 
@@ -405,7 +398,10 @@ mod tests {
             .expect("valid")
             .expect("a release");
         let failed = existing("checkout-3", H3, status(Phase::RolledBack));
-        let (writes, _) = plan(&fixture.deployment, &observed(&release, vec![&failed]));
+        let (writes, _) = plan(
+            &compact(&fixture.deployment),
+            &observed(&release, vec![&failed]),
+        );
         let [Write::Status { name, status, .. }] = &writes[..] else {
             panic!("one status write expected: {writes:#?}");
         };
@@ -419,7 +415,7 @@ mod tests {
         if let Some(s) = rolling.status.as_mut() {
             s.updated_replicas = Some(1);
         }
-        let (writes, requeue) = plan(&rolling, &observed(&release, vec![&failed]));
+        let (writes, requeue) = plan(&compact(&rolling), &observed(&release, vec![&failed]));
         assert!(writes.is_empty(), "{writes:#?}");
         assert_eq!(requeue, Some(Duration::from_secs(5)));
     }
@@ -442,13 +438,13 @@ mod tests {
             d
         };
         let early = observed(&release, vec![&check]);
-        let (writes, requeue) = plan(&annotated, &early);
+        let (writes, requeue) = plan(&compact(&annotated), &early);
         assert!(writes.is_empty(), "{writes:#?}");
         assert_eq!(requeue, Some(Duration::from_millis(1_800_000 - 60_000)));
 
         let mut late = observed(&release, vec![&check]);
         late.now_ms = NOW + 1_800_000;
-        let (writes, _) = plan(&annotated, &late);
+        let (writes, _) = plan(&compact(&annotated), &late);
         let [Write::Status { status, .. }] = &writes[..] else {
             panic!("one status write expected: {writes:#?}");
         };
@@ -459,7 +455,7 @@ mod tests {
         let unsure = existing("checkout-3", H3, failing);
         let mut late = observed(&release, vec![&unsure]);
         late.now_ms = NOW + 1_800_000;
-        let (writes, _) = plan(&annotated, &late);
+        let (writes, _) = plan(&compact(&annotated), &late);
         assert!(
             writes.is_empty(),
             "an inconclusive release never passes: {writes:#?}"

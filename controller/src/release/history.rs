@@ -1,15 +1,16 @@
 //! A Deployment's rollout history: the ReplicaSets it controls, with their revision numbers,
-//! template hashes and templates, read once and checked.
+//! template hashes and template digests, read once and checked. [`Lineage`] orders the
+//! revisions of a compacted Deployment (what the caches hold); [`History`] wraps it for whole
+//! objects read from the API server, keeping each revision's template for the rollback patch.
 
 use std::cmp::Reverse;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{
-    Error, POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, REVISION_HISTORY_ANNOTATION, Result,
-    Revision, has_sidecar,
-};
+use super::compact::{CompactReplicaSet, TemplateDigest};
+use super::{Error, POD_TEMPLATE_HASH_LABEL, Result, Revision};
 
 /// Longest field value quoted back in an error.
 const MAX_QUOTED: usize = 64;
@@ -17,36 +18,23 @@ const MAX_QUOTED: usize = 64;
 /// Most earlier revision numbers kept from a `revision-history` annotation (the latest ones).
 const MAX_EARLIER_NUMBERS: usize = 100;
 
-/// The ReplicaSets a Deployment controls, newest revision first.
-#[derive(Debug)]
-pub(crate) struct History<'a> {
-    deployment: &'a Deployment,
-    namespace: &'a str,
-    name: &'a str,
-    /// The Deployment's template without a `pod-template-hash` label, for comparisons.
-    template: PodTemplateSpec,
-    /// Owned ReplicaSets, by revision (highest first, unrevisioned last), then name.
-    entries: Vec<Entry<'a>>,
+/// Path of the revision-history annotation, as errors name it.
+const HISTORY_FIELD: &str = "metadata.annotations[\"deployment.kubernetes.io/revision-history\"]";
+
+/// Path of the revision annotation, as errors name it.
+const ANNOTATION_FIELD: &str = "metadata.annotations[\"deployment.kubernetes.io/revision\"]";
+
+/// A Deployment's name, namespace and UID, required.
+pub(crate) struct Identity<'n> {
+    pub(crate) name: &'n str,
+    pub(crate) namespace: &'n str,
+    pub(crate) uid: &'n str,
 }
 
-/// One ReplicaSet the Deployment controls.
-#[derive(Debug)]
-pub(crate) struct Entry<'a> {
-    object: String,
-    name: &'a str,
-    revision: Option<u64>,
-    earlier_numbers: Vec<u64>,
-    hash: Option<&'a str>,
-    template: &'a PodTemplateSpec,
-    /// `template` without its `pod-template-hash` label.
-    normalized: PodTemplateSpec,
-}
-
-impl<'a> History<'a> {
-    /// Reads the Deployment and keeps the ReplicaSets it controls (controller ownerReference
-    /// with its UID, same namespace).
-    pub(crate) fn new(deployment: &'a Deployment, replica_sets: &'a [ReplicaSet]) -> Result<Self> {
-        let meta = &deployment.metadata;
+impl<'n> Identity<'n> {
+    /// Reads the Deployment's identity; `has_spec` tells whether it has a spec, which detection
+    /// also needs.
+    pub(crate) fn of(meta: &'n ObjectMeta, has_spec: bool) -> Result<Self> {
         let object = describe(
             "Deployment",
             meta.namespace.as_deref(),
@@ -65,107 +53,137 @@ impl<'a> History<'a> {
             .as_deref()
             .ok_or_else(|| missing("metadata.namespace"))?;
         let uid = meta.uid.as_deref().ok_or_else(|| missing("metadata.uid"))?;
-        let spec = deployment.spec.as_ref().ok_or_else(|| missing("spec"))?;
-        let mut entries = Vec::new();
-        for replica_set in replica_sets {
-            if controlled_by(replica_set, namespace, uid) {
-                entries.push(Entry::new(replica_set, namespace)?);
-            }
+        if !has_spec {
+            return Err(missing("spec"));
         }
-        entries.sort_by(|a, b| (Reverse(a.revision), a.name).cmp(&(Reverse(b.revision), b.name)));
         Ok(Self {
-            deployment,
-            namespace,
             name,
-            template: without_hash(&spec.template),
-            entries,
+            namespace,
+            uid,
         })
     }
 
-    /// The Deployment these ReplicaSets belong to.
-    pub(crate) fn deployment(&self) -> &'a Deployment {
-        self.deployment
+    /// Whether the ReplicaSet is controlled by this Deployment (controller ownerReference with
+    /// its UID, same namespace).
+    pub(crate) fn controls(&self, replica_set: &CompactReplicaSet) -> bool {
+        replica_set
+            .namespace
+            .as_deref()
+            .is_none_or(|ns| ns == self.namespace)
+            && replica_set
+                .owner
+                .as_ref()
+                .is_some_and(|owner| owner.uid == self.uid)
+    }
+}
+
+/// The ReplicaSets a Deployment controls, newest revision first.
+#[derive(Debug)]
+pub(crate) struct Lineage<'n, E> {
+    namespace: &'n str,
+    name: &'n str,
+    /// Digest of the Deployment's template.
+    template: TemplateDigest,
+    /// Owned ReplicaSets, by revision (highest first, unrevisioned last), then name.
+    entries: Vec<E>,
+}
+
+/// What detection reads of one ReplicaSet the Deployment controls, checked.
+#[derive(Debug)]
+pub(crate) struct Facts {
+    object: String,
+    name: String,
+    revision: Option<u64>,
+    earlier_numbers: Vec<u64>,
+    hash: Option<String>,
+    digest: TemplateDigest,
+    has_sidecar: bool,
+}
+
+impl AsRef<Facts> for Facts {
+    fn as_ref(&self) -> &Facts {
+        self
+    }
+}
+
+impl<'n, E: AsRef<Facts>> Lineage<'n, E> {
+    /// Orders `entries`, the ReplicaSets `identity` controls.
+    pub(crate) fn new(
+        identity: &Identity<'n>,
+        template: TemplateDigest,
+        mut entries: Vec<E>,
+    ) -> Self {
+        entries.sort_by(|a, b| {
+            let (a, b) = (a.as_ref(), b.as_ref());
+            (Reverse(a.revision), &a.name).cmp(&(Reverse(b.revision), &b.name))
+        });
+        Self {
+            namespace: identity.namespace,
+            name: identity.name,
+            template,
+            entries,
+        }
     }
 
     /// The Deployment's namespace.
-    pub(crate) fn namespace(&self) -> &'a str {
+    pub(crate) fn namespace(&self) -> &'n str {
         self.namespace
     }
 
     /// The Deployment's name.
-    pub(crate) fn name(&self) -> &'a str {
+    pub(crate) fn name(&self) -> &'n str {
         self.name
     }
 
     /// The owned ReplicaSet with the highest revision whose template equals the Deployment's
     /// (ignoring `pod-template-hash`), or `None` when there is none yet.
-    pub(crate) fn current(&self) -> Result<Option<&Entry<'a>>> {
-        let mut matching = self.entries.iter().filter(|e| e.runs(&self.template));
+    pub(crate) fn current(&self) -> Result<Option<&E>> {
+        let mut matching = self.running(self.template);
         let Some(first) = matching.next() else {
             return Ok(None);
         };
         // Sorted highest revision first, unrevisioned last.
-        if first.revision.is_none() {
-            return Err(first.missing(ANNOTATION_FIELD));
+        if first.as_ref().revision.is_none() {
+            return Err(first.as_ref().missing(ANNOTATION_FIELD));
         }
         Ok(Some(first))
     }
 
     /// Owned revisions numbered below `current`, highest first, leaving out any that run the
     /// current template again (they would change nothing) and ReplicaSets without a revision.
-    pub(crate) fn earlier<'h>(
-        &'h self,
-        current: &'h Entry<'a>,
-    ) -> impl Iterator<Item = &'h Entry<'a>> + 'h {
-        let below = current.revision;
+    pub(crate) fn earlier<'h>(&'h self, current: &'h E) -> impl Iterator<Item = &'h E> + 'h {
+        let current = current.as_ref();
         self.entries.iter().filter(move |e| {
-            e.revision.is_some() && e.revision < below && !e.runs(&current.normalized)
+            let e = e.as_ref();
+            e.revision.is_some() && e.revision < current.revision && e.digest != current.digest
         })
     }
 
-    /// The owned ReplicaSets whose template equals `template` (ignoring `pod-template-hash`).
-    pub(crate) fn running<'h>(
-        &'h self,
-        template: &'h PodTemplateSpec,
-    ) -> impl Iterator<Item = &'h Entry<'a>> + 'h {
-        let wanted = without_hash(template);
-        self.entries.iter().filter(move |e| e.normalized == wanted)
-    }
-
-    /// The Deployment's template, without a `pod-template-hash` label.
-    pub(crate) fn template(&self) -> &PodTemplateSpec {
-        &self.template
+    /// The owned ReplicaSets whose template has this digest.
+    pub(crate) fn running(&self, digest: TemplateDigest) -> impl Iterator<Item = &E> + '_ {
+        self.entries
+            .iter()
+            .filter(move |e| e.as_ref().digest == digest)
     }
 }
 
-/// Path of the revision-history annotation, as errors name it.
-const HISTORY_FIELD: &str = "metadata.annotations[\"deployment.kubernetes.io/revision-history\"]";
-
-/// Path of the revision annotation, as errors name it.
-const ANNOTATION_FIELD: &str = "metadata.annotations[\"deployment.kubernetes.io/revision\"]";
-
-impl<'a> Entry<'a> {
-    fn new(replica_set: &'a ReplicaSet, namespace: &str) -> Result<Self> {
-        let meta = &replica_set.metadata;
-        let object = describe("ReplicaSet", Some(namespace), meta.name.as_deref());
+impl Facts {
+    /// Reads and checks one ReplicaSet of the Deployment in `namespace`.
+    pub(crate) fn new(replica_set: &CompactReplicaSet, namespace: &str) -> Result<Self> {
+        let object = describe("ReplicaSet", Some(namespace), replica_set.name.as_deref());
         let missing = |field| Error::MissingField {
             object: object.clone(),
             field,
         };
-        let name = meta
+        let name = replica_set
             .name
-            .as_deref()
+            .clone()
             .ok_or_else(|| missing("metadata.name"))?;
         let template = replica_set
-            .spec
+            .template
             .as_ref()
-            .and_then(|s| s.template.as_ref())
             .ok_or_else(|| missing("spec.template"))?;
-        let revision = match meta
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(REVISION_ANNOTATION))
-        {
+        let revision = match &replica_set.revision {
             None => None,
             Some(text) => Some(
                 text.trim()
@@ -178,11 +196,7 @@ impl<'a> Entry<'a> {
                     })?,
             ),
         };
-        let earlier_numbers = match meta
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(REVISION_HISTORY_ANNOTATION))
-        {
+        let earlier_numbers = match &replica_set.revision_history {
             None => Vec::new(),
             Some(text) => earlier_numbers(text).ok_or_else(|| Error::InvalidField {
                 object: object.clone(),
@@ -191,19 +205,7 @@ impl<'a> Entry<'a> {
                 expected: "comma-separated whole numbers",
             })?,
         };
-        let hash = meta
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(POD_TEMPLATE_HASH_LABEL))
-            .or_else(|| {
-                template
-                    .metadata
-                    .as_ref()
-                    .and_then(|m| m.labels.as_ref())
-                    .and_then(|l| l.get(POD_TEMPLATE_HASH_LABEL))
-            })
-            .map(String::as_str);
-        if let Some(hash) = hash
+        if let Some(hash) = &replica_set.hash
             && !is_label_value(hash)
         {
             return Err(Error::InvalidField {
@@ -218,15 +220,10 @@ impl<'a> Entry<'a> {
             name,
             revision,
             earlier_numbers,
-            hash,
-            template,
-            normalized: without_hash(template),
+            hash: replica_set.hash.clone(),
+            digest: template.digest,
+            has_sidecar: template.has_sidecar,
         })
-    }
-
-    /// Whether this ReplicaSet runs `normalized` (a template without its hash label).
-    fn runs(&self, normalized: &PodTemplateSpec) -> bool {
-        &self.normalized == normalized
     }
 
     fn missing(&self, field: &'static str) -> Error {
@@ -237,14 +234,10 @@ impl<'a> Entry<'a> {
     }
 
     /// The ReplicaSet's `pod-template-hash`, required.
-    pub(crate) fn hash(&self) -> Result<&'a str> {
+    pub(crate) fn hash(&self) -> Result<&str> {
         self.hash
+            .as_deref()
             .ok_or_else(|| self.missing("metadata.labels[\"pod-template-hash\"]"))
-    }
-
-    /// The ReplicaSet's pod template, as stored (with its hash label).
-    pub(crate) fn template(&self) -> &'a PodTemplateSpec {
-        self.template
     }
 
     /// This ReplicaSet as a [`Revision`]; needs its revision number and hash.
@@ -254,23 +247,122 @@ impl<'a> Entry<'a> {
                 .revision
                 .ok_or_else(|| self.missing(ANNOTATION_FIELD))?,
             hash: self.hash()?.to_string(),
-            replica_set: self.name.to_string(),
+            replica_set: self.name.clone(),
             earlier_numbers: self.earlier_numbers.clone(),
-            has_sidecar: has_sidecar(self.template),
+            has_sidecar: self.has_sidecar,
         })
     }
 }
 
-/// Whether the ReplicaSet is controlled by the Deployment with this UID in this namespace.
-fn controlled_by(replica_set: &ReplicaSet, namespace: &str, uid: &str) -> bool {
-    let meta = &replica_set.metadata;
-    if meta.namespace.as_deref().is_some_and(|ns| ns != namespace) {
-        return false;
+/// A Deployment and the ReplicaSets it controls, read whole from the API server: the
+/// [`Lineage`] of their compacted forms, plus each revision's template.
+#[derive(Debug)]
+pub(crate) struct History<'a> {
+    deployment: &'a Deployment,
+    /// The Deployment's template without a `pod-template-hash` label.
+    template: PodTemplateSpec,
+    lineage: Lineage<'a, Entry<'a>>,
+}
+
+/// One ReplicaSet the Deployment controls, with its template.
+#[derive(Debug)]
+pub(crate) struct Entry<'a> {
+    facts: Facts,
+    template: &'a PodTemplateSpec,
+}
+
+impl AsRef<Facts> for Entry<'_> {
+    fn as_ref(&self) -> &Facts {
+        &self.facts
     }
-    meta.owner_references
-        .iter()
-        .flatten()
-        .any(|owner| owner.controller == Some(true) && owner.uid == uid)
+}
+
+impl<'a> History<'a> {
+    /// Reads the Deployment and keeps the ReplicaSets it controls (controller ownerReference
+    /// with its UID, same namespace).
+    pub(crate) fn new(deployment: &'a Deployment, replica_sets: &'a [ReplicaSet]) -> Result<Self> {
+        let spec = deployment.spec.as_ref();
+        let identity = Identity::of(&deployment.metadata, spec.is_some())?;
+        let template = spec.map(|s| without_hash(&s.template)).unwrap_or_default();
+        let mut entries = Vec::new();
+        for replica_set in replica_sets {
+            let compact = CompactReplicaSet::from(replica_set);
+            if !identity.controls(&compact) {
+                continue;
+            }
+            let facts = Facts::new(&compact, identity.namespace)?;
+            let template = replica_set
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.as_ref())
+                .ok_or_else(|| facts.missing("spec.template"))?;
+            entries.push(Entry { facts, template });
+        }
+        let digest = TemplateDigest::of(&template);
+        Ok(Self {
+            deployment,
+            template,
+            lineage: Lineage::new(&identity, digest, entries),
+        })
+    }
+
+    /// The Deployment these ReplicaSets belong to.
+    pub(crate) fn deployment(&self) -> &'a Deployment {
+        self.deployment
+    }
+
+    /// The Deployment's namespace.
+    pub(crate) fn namespace(&self) -> &'a str {
+        self.lineage.namespace()
+    }
+
+    /// The Deployment's name.
+    pub(crate) fn name(&self) -> &'a str {
+        self.lineage.name()
+    }
+
+    /// See [`Lineage::current`].
+    pub(crate) fn current(&self) -> Result<Option<&Entry<'a>>> {
+        self.lineage.current()
+    }
+
+    /// See [`Lineage::earlier`].
+    pub(crate) fn earlier<'h>(
+        &'h self,
+        current: &'h Entry<'a>,
+    ) -> impl Iterator<Item = &'h Entry<'a>> + 'h {
+        self.lineage.earlier(current)
+    }
+
+    /// The owned ReplicaSets whose template equals `template` (ignoring `pod-template-hash`).
+    pub(crate) fn running<'h>(
+        &'h self,
+        template: &'h PodTemplateSpec,
+    ) -> impl Iterator<Item = &'h Entry<'a>> + 'h {
+        self.lineage.running(TemplateDigest::of(template))
+    }
+
+    /// The Deployment's template, without a `pod-template-hash` label.
+    pub(crate) fn template(&self) -> &PodTemplateSpec {
+        &self.template
+    }
+}
+
+impl<'a> Entry<'a> {
+    /// The ReplicaSet's `pod-template-hash`, required.
+    pub(crate) fn hash(&self) -> Result<&str> {
+        self.facts.hash()
+    }
+
+    /// The ReplicaSet's pod template, as stored (with its hash label).
+    pub(crate) fn template(&self) -> &'a PodTemplateSpec {
+        self.template
+    }
+
+    /// This ReplicaSet as a [`Revision`]; needs its revision number and hash.
+    pub(crate) fn revision(&self) -> Result<Revision> {
+        self.facts.revision()
+    }
 }
 
 /// The template without a `pod-template-hash` label, the way `kubectl rollout undo` writes a

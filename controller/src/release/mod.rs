@@ -1,12 +1,17 @@
 //! Release detection: which ReplicaSet revision of a Deployment runs now, which revision came
 //! before it, and whether that earlier revision ran Ripcord's sidecar. Pure: a Deployment and its
-//! namespace's ReplicaSets in, facts out; the watch that feeds it lives elsewhere.
+//! namespace's ReplicaSets in, facts out; the watch that feeds it lives elsewhere. Detection
+//! reads the compacted objects the caches hold ([`compact`]); whole objects are compacted
+//! first, the same way.
 
+pub mod compact;
 mod error;
 mod history;
 
+pub use compact::{CompactDeployment, CompactReplicaSet};
 pub use error::{Error, Result};
 pub(crate) use history::{Entry, History, without_hash};
+use history::{Facts, Identity, Lineage};
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -78,16 +83,36 @@ impl Release {
 /// ReplicaSets without a revision annotation are not part of the history, as for
 /// `kubectl rollout history`. A malformed object is an error naming it and the field.
 pub fn detect(deployment: &Deployment, replica_sets: &[ReplicaSet]) -> Result<Option<Release>> {
-    let history = History::new(deployment, replica_sets)?;
-    let Some(current) = history.current()? else {
+    let replica_sets: Vec<CompactReplicaSet> =
+        replica_sets.iter().map(CompactReplicaSet::from).collect();
+    detect_compact(&CompactDeployment::from(deployment), &replica_sets)
+}
+
+/// [`detect`] over the compacted objects the caches hold.
+pub fn detect_compact<'c>(
+    deployment: &CompactDeployment,
+    replica_sets: impl IntoIterator<Item = &'c CompactReplicaSet>,
+) -> Result<Option<Release>> {
+    let identity = Identity::of(&deployment.metadata, deployment.template.is_some())?;
+    let mut entries = Vec::new();
+    for replica_set in replica_sets {
+        if identity.controls(replica_set) {
+            entries.push(Facts::new(replica_set, identity.namespace)?);
+        }
+    }
+    let Some(template) = &deployment.template else {
         return Ok(None);
     };
-    let previous = history.earlier(current).next();
+    let lineage = Lineage::new(&identity, template.digest, entries);
+    let Some(current) = lineage.current()? else {
+        return Ok(None);
+    };
+    let previous = lineage.earlier(current).next();
     Ok(Some(Release {
-        namespace: history.namespace().to_string(),
-        deployment: history.name().to_string(),
+        namespace: lineage.namespace().to_string(),
+        deployment: lineage.name().to_string(),
         current: current.revision()?,
-        previous: previous.map(Entry::revision).transpose()?,
+        previous: previous.map(Facts::revision).transpose()?,
     }))
 }
 

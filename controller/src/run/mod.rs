@@ -237,7 +237,7 @@ async fn sweep_snapshots(snapshots: Snapshots, caches: Caches, leadership: Leade
         }
         let keep = |namespace: &str, name: &str| {
             caches.check(namespace, name).is_some_and(|check| {
-                let siblings = caches.checks_of(namespace, &check.spec.deployment);
+                let siblings = caches.checks_of(namespace, &check.deployment);
                 crate::snapshot::still_needed(&check, siblings.iter().map(AsRef::as_ref))
             })
         };

@@ -19,8 +19,9 @@ pub use error::{Error, Result};
 pub use store::Store;
 pub use take::Peer;
 
-use crate::crd::{BaselineSnapshot, Phase, ReleaseCheck, ReleaseCheckStatus, rfc3339_from_ms};
+use crate::crd::{BaselineSnapshot, Phase, ReleaseCheckStatus, rfc3339_from_ms};
 use crate::http::{HttpClient, HttpLimits};
+use crate::reconcile::check::CompactCheck;
 
 /// Path of the intake route serving a canary its release's snapshot.
 pub const SNAPSHOT_PATH: &str = "/v1/snapshot";
@@ -178,8 +179,8 @@ pub fn due(status: Option<&ReleaseCheckStatus>, previous_had_sidecar: bool) -> b
 /// acted on) and no later release of its Deployment has a check of its own (`siblings` are the
 /// Deployment's checks).
 pub fn still_needed<'a>(
-    check: &ReleaseCheck,
-    siblings: impl IntoIterator<Item = &'a ReleaseCheck>,
+    check: &CompactCheck,
+    siblings: impl IntoIterator<Item = &'a CompactCheck>,
 ) -> bool {
     let open = matches!(
         check.status.as_ref().and_then(|s| s.phase),
@@ -187,11 +188,11 @@ pub fn still_needed<'a>(
     );
     open && siblings
         .into_iter()
-        .all(|sibling| sibling.spec.revision <= check.spec.revision)
+        .all(|sibling| sibling.revision <= check.revision)
 }
 
 /// Offers the snapshot at `url` to a canary whose check has one kept.
-pub fn offer(assignment: &mut Assignment, check: Option<&ReleaseCheck>, url: Option<&str>) {
+pub fn offer(assignment: &mut Assignment, check: Option<&CompactCheck>, url: Option<&str>) {
     let kept = check
         .and_then(|c| c.status.as_ref())
         .and_then(|s| s.baseline_snapshot.as_ref())

@@ -3,7 +3,7 @@ use serde_json::json;
 
 use super::*;
 
-fn check(revision: i64, phase: Option<&str>, snapshot: Option<serde_json::Value>) -> ReleaseCheck {
+fn check(revision: i64, phase: Option<&str>, snapshot: Option<serde_json::Value>) -> CompactCheck {
     let mut value = json!({
         "apiVersion": "ripcord.dev/v1alpha1",
         "kind": "ReleaseCheck",
@@ -27,7 +27,8 @@ fn check(revision: i64, phase: Option<&str>, snapshot: Option<serde_json::Value>
     if let Some(snapshot) = snapshot {
         value["status"]["baselineSnapshot"] = snapshot;
     }
-    serde_json::from_value(value).expect("a ReleaseCheck")
+    let check: crate::crd::ReleaseCheck = serde_json::from_value(value).expect("a ReleaseCheck");
+    CompactCheck::from(&check)
 }
 
 fn kept() -> serde_json::Value {
@@ -43,12 +44,12 @@ fn kept() -> serde_json::Value {
 #[test]
 fn a_snapshot_is_due_once_for_a_watched_release_whose_previous_pods_ran_sidecars() {
     let watching = check(3, Some("Watching"), None);
-    assert!(due(watching.status.as_ref(), true));
-    assert!(!due(watching.status.as_ref(), false), "no sidecar to ask");
+    assert!(due(watching.status.as_deref(), true));
+    assert!(!due(watching.status.as_deref(), false), "no sidecar to ask");
     let taken = check(3, Some("Watching"), Some(kept()));
-    assert!(!due(taken.status.as_ref(), true), "taken already");
+    assert!(!due(taken.status.as_deref(), true), "taken already");
     let settled = check(3, Some("RolledBack"), None);
-    assert!(!due(settled.status.as_ref(), true));
+    assert!(!due(settled.status.as_deref(), true));
     assert!(
         !due(None, true),
         "a check not created yet has nothing to record it in"

@@ -125,7 +125,8 @@ pub enum Phase {
     FlagOff,
     /// A re-applied bad template is held until a new template arrives or a human releases it.
     Held,
-    /// No trustworthy data to judge the release with; nothing was done.
+    /// No live baseline to judge the release with (its previous revision ran no sidecar): only a
+    /// fail against the watch spec's absolute limits is acted on.
     Inconclusive,
     /// Observe mode: the release was judged and reported, never acted on.
     Observed,

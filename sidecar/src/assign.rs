@@ -89,6 +89,15 @@ pub struct PrometheusSource {
 }
 
 impl Assignment {
+    /// Whether `other` speaks of the same release in the same role (its baseline sources may
+    /// differ): the canary's judgement goes on across such a change.
+    pub fn same_release(&self, other: &Assignment) -> bool {
+        self.role == other.role
+            && self.release == other.release
+            && self.release_check == other.release_check
+            && self.released_at_ms == other.released_at_ms
+    }
+
     /// An assignment with no release: the sidecar only scrapes and serves.
     pub fn idle() -> Self {
         Assignment {
@@ -125,6 +134,24 @@ mod tests {
             assignment.baseline.prometheus.map(|p| p.previous_hash),
             Some("6d4b".to_string())
         );
+    }
+
+    #[test]
+    fn changed_baseline_sources_are_the_same_release_and_a_new_revision_is_not() {
+        let mut canary = Assignment::idle();
+        canary.role = Role::Canary;
+        canary.release_check = Some("checkout-7".to_string());
+        canary.baseline.peers = vec!["http://10.0.0.21:9464".to_string()];
+        let mut fewer_peers = canary.clone();
+        fewer_peers.baseline.peers.clear();
+        fewer_peers.baseline.snapshot = Some("https://ripcord/v1/snapshot".to_string());
+        assert!(canary.same_release(&fewer_peers));
+        let mut next = canary.clone();
+        next.release_check = Some("checkout-8".to_string());
+        assert!(!canary.same_release(&next));
+        let mut baseline = canary.clone();
+        baseline.role = Role::Baseline;
+        assert!(!canary.same_release(&baseline));
     }
 
     #[test]

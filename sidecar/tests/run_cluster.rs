@@ -161,7 +161,7 @@ fn tls() -> (String, TlsAcceptor) {
 
 /// What the fake controller serves.
 struct Bodies {
-    assignment: Vec<u8>,
+    assignment: Mutex<Vec<u8>>,
     snapshot: Vec<u8>,
 }
 
@@ -178,6 +178,7 @@ struct Controller {
     addr: SocketAddr,
     ca_pem: String,
     received: Arc<Mutex<Vec<Received>>>,
+    bodies: Arc<Bodies>,
 }
 
 impl Controller {
@@ -199,9 +200,10 @@ impl Controller {
         let recorded = Arc::clone(&received);
         let assignment = assignment(&format!("https://{addr}"));
         let bodies = Arc::new(Bodies {
-            assignment: serde_json::to_vec(&assignment).expect("encode"),
+            assignment: Mutex::new(serde_json::to_vec(&assignment).expect("encode")),
             snapshot,
         });
+        let served = Arc::clone(&bodies);
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
@@ -230,7 +232,14 @@ impl Controller {
             addr,
             ca_pem,
             received,
+            bodies: served,
         }
+    }
+
+    /// Serves `assignment` from now on.
+    fn assign(&self, assignment: &Assignment) {
+        *self.bodies.assignment.lock().expect("lock") =
+            serde_json::to_vec(assignment).expect("encode");
     }
 
     fn url(&self) -> String {
@@ -264,7 +273,10 @@ async fn answer(
         return reply(StatusCode::UNAUTHORIZED, Vec::new());
     }
     match (request.method().clone(), request.uri().path()) {
-        (Method::GET, "/v1/assignment") => reply(StatusCode::OK, bodies.assignment.clone()),
+        (Method::GET, "/v1/assignment") => {
+            let assignment = bodies.assignment.lock().expect("lock").clone();
+            reply(StatusCode::OK, assignment)
+        }
         (Method::GET, "/v1/snapshot") => reply(StatusCode::OK, bodies.snapshot.clone()),
         (Method::POST, "/v1/verdicts") => {
             let body = request.into_body().collect().await?.to_bytes();
@@ -366,6 +378,38 @@ async fn a_canary_catches_a_regression_against_its_peers_and_reports_fail_with_i
     assert!(
         sequences.windows(2).all(|w| w[0] < w[1]),
         "sequences must increase: {sequences:?}"
+    );
+    sidecar.stop().await;
+    for peer in peers {
+        peer.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_peer_leaving_mid_release_does_not_restart_the_judgement() {
+    let peers = [peer(2).await, peer(2).await];
+    let urls: Vec<String> = peers
+        .iter()
+        .map(|p| format!("http://{}", p.addr()))
+        .collect();
+    let controller = Controller::start(canary(urls.clone()), token_file("follow", "t")).await;
+    let sidecar = canary_sidecar("follow", 2, &controller).await;
+    let before = eventually("five judged ticks against both peers", || {
+        let verdict = sidecar.state().verdict()?;
+        (verdict.ticks >= 5 && sidecar.status().baseline.as_deref() == Some("2 of 2 peers"))
+            .then_some(verdict.ticks)
+    })
+    .await;
+
+    controller.assign(&canary(urls[..1].to_vec()));
+    eventually("the canary reads the one peer left", || {
+        (sidecar.status().baseline.as_deref() == Some("1 of 1 peers")).then_some(())
+    })
+    .await;
+    let after = sidecar.state().verdict().expect("a verdict").ticks;
+    assert!(
+        after > before,
+        "the judgement restarted: {after} ticks after the change, {before} before"
     );
     sidecar.stop().await;
     for peer in peers {

@@ -99,6 +99,16 @@ impl BaselineReader {
         })
     }
 
+    /// Carries over from `old` what this reader must not repeat: the snapshot's observations
+    /// already used, when both read the same snapshot (each is used once).
+    pub(super) fn keep_progress(&mut self, old: &mut BaselineReader) {
+        if let (Some(new), Some(old)) = (self.snapshot.as_mut(), old.snapshot.as_mut())
+            && new.url == old.url
+        {
+            new.left = old.left.take();
+        }
+    }
+
     /// The baseline over `(from_ms, to_ms]` for the metrics of `spec`.
     pub(super) async fn read(&mut self, spec: &WatchSpec, from_ms: i64, to_ms: i64) -> Read {
         let width = spec.metrics.len();
@@ -264,6 +274,40 @@ mod tests {
             at_ms,
             metrics: vec![MetricDelta::Ratio { events, trials }],
         }
+    }
+
+    fn reader(snapshot: &str) -> BaselineReader {
+        let fetcher = Fetcher {
+            tls: None,
+            token_file: None,
+            timeout: Duration::from_secs(1),
+            max_bytes: MAX_WINDOW_BYTES,
+        };
+        let sources = BaselineSources {
+            snapshot: Some(snapshot.to_string()),
+            ..BaselineSources::default()
+        };
+        BaselineReader::new(&sources, fetcher.clone(), fetcher, Duration::from_secs(15))
+            .expect("a reader")
+    }
+
+    #[test]
+    fn snapshot_seconds_used_stay_used_across_new_sources() {
+        let mut old = reader("https://ripcord/v1/snapshot");
+        if let Some(snapshot) = old.snapshot.as_mut() {
+            snapshot.left = Some(VecDeque::from([ratio(3, 1.0, 10.0)]));
+        }
+        let mut same = reader("https://ripcord/v1/snapshot");
+        same.keep_progress(&mut old);
+        let left = same.snapshot.as_ref().and_then(|s| s.left.as_ref());
+        assert_eq!(
+            left.map(VecDeque::len),
+            Some(1),
+            "the unused second is kept"
+        );
+        let mut other = reader("https://elsewhere/v1/snapshot");
+        other.keep_progress(&mut same);
+        assert!(other.snapshot.as_ref().is_some_and(|s| s.left.is_none()));
     }
 
     #[test]

@@ -181,6 +181,14 @@ impl Loop {
         if same || self.refused.as_ref() == Some(&assignment) {
             return;
         }
+        if self
+            .canary
+            .as_ref()
+            .is_some_and(|c| c.assignment.same_release(&assignment))
+        {
+            self.follow_baseline(assignment);
+            return;
+        }
         self.end_canary();
         if assignment.role != Role::Canary {
             return;
@@ -200,7 +208,27 @@ impl Loop {
         }
     }
 
-    fn start_canary(&self, assignment: Assignment, spec: &WatchSpec) -> Result<Canary> {
+    /// Takes in new baseline sources for the release being judged (previous pods come and go
+    /// during a rolling update; the snapshot appears once kept) without restarting the
+    /// judgement: a restart would start a new test with the whole alpha again, and would throw
+    /// the evidence so far away.
+    fn follow_baseline(&mut self, assignment: Assignment) {
+        match self.baseline_reader(&assignment) {
+            Ok(mut reader) => {
+                if let Some(canary) = self.canary.as_mut() {
+                    reader.keep_progress(&mut canary.baseline);
+                    canary.baseline = reader;
+                    canary.assignment = assignment;
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "new baseline sources refused; the previous ones stay");
+                self.refused = Some(assignment);
+            }
+        }
+    }
+
+    fn baseline_reader(&self, assignment: &Assignment) -> Result<BaselineReader> {
         let peer_fetcher = Fetcher {
             tls: Some(self.tls.clone()),
             token_file: None,
@@ -221,12 +249,16 @@ impl Loop {
                 .map(|_| self.token_file.clone()),
             ..peer_fetcher.clone()
         };
-        let baseline = BaselineReader::new(
+        BaselineReader::new(
             &assignment.baseline,
             peer_fetcher,
             snapshot_fetcher,
             self.prometheus_step,
-        )?;
+        )
+    }
+
+    fn start_canary(&self, assignment: Assignment, spec: &WatchSpec) -> Result<Canary> {
+        let baseline = self.baseline_reader(&assignment)?;
         let first_sequence = self.next_sequence.max(unix_millis());
         let reporter = match (&self.controller, &assignment.release) {
             (Some(base), Some(release)) => Some(self.reporter(base, release, first_sequence)?),

@@ -159,6 +159,7 @@ async fn main() {
         metrics: Arc::new(Metrics::new()),
         assign: AssignSettings::default(),
         snapshots: None,
+        earlier: Default::default(),
     });
     tokio::spawn(reconcile::run(
         context,

@@ -660,6 +660,7 @@ fn start_reconciler(world: &World) -> tokio::sync::watch::Sender<bool> {
         metrics: Arc::new(Metrics::new()),
         assign: AssignSettings::default(),
         snapshots: None,
+        earlier: Default::default(),
     });
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let shutdown = async move {

@@ -6,6 +6,7 @@ pub mod assign;
 pub mod cache;
 pub mod check;
 mod directory;
+pub mod earlier;
 mod error;
 pub mod plan;
 pub mod pod;
@@ -30,6 +31,7 @@ use crate::release::{self, CompactDeployment, CompactReplicaSet};
 use crate::snapshot::{self, Peer, Snapshots};
 use assign::AssignSettings;
 use cache::{Caches, ScopeStreams};
+use earlier::EarlierRevisions;
 pub use error::{Error, Result};
 use plan::{Observed, Write};
 use pod::CompactPod;
@@ -59,6 +61,8 @@ pub struct Context {
     pub assign: AssignSettings,
     /// Where baseline snapshots are kept; `None` takes none.
     pub snapshots: Option<Snapshots>,
+    /// ReplicaSets listed for releases whose previous revision the caches miss.
+    pub earlier: EarlierRevisions,
 }
 
 impl Context {
@@ -95,7 +99,15 @@ impl Context {
             .deployment_owning(&pod.namespace, &rs_owner.name)?;
         let uid = deployment.metadata.uid.as_deref()?;
         let replica_sets = self.caches.replica_sets_of(&pod.namespace, uid);
-        release::detect_compact(&deployment, replica_sets.iter().map(AsRef::as_ref)).ok()?
+        let release =
+            release::detect_compact(&deployment, replica_sets.iter().map(AsRef::as_ref)).ok()??;
+        if !EarlierRevisions::may_be_missing(&release) {
+            return Some(release);
+        }
+        let Some(listed) = self.earlier.known(uid, release.current.number) else {
+            return Some(release);
+        };
+        release::detect_compact(&deployment, earlier::merged(&replica_sets, &listed)).ok()?
     }
 }
 
@@ -202,12 +214,23 @@ async fn reconcile_inner(
         return Ok(Action::await_change());
     };
     let replica_sets = context.caches.replica_sets_of(namespace, uid);
-    let replica_sets = replica_sets.iter().map(AsRef::as_ref);
-    let release =
-        release::detect_compact(deployment, replica_sets).map_err(|err| Error::Malformed {
-            object: format!("Deployment {namespace}/{}", deployment.name_any()),
-            reason: err.to_string(),
-        })?;
+    let malformed = |err: release::Error| Error::Malformed {
+        object: format!("Deployment {namespace}/{}", deployment.name_any()),
+        reason: err.to_string(),
+    };
+    let mut release = release::detect_compact(deployment, replica_sets.iter().map(AsRef::as_ref))
+        .map_err(malformed)?;
+    match &release {
+        Some(found) if EarlierRevisions::may_be_missing(found) => {
+            let listed = context
+                .earlier
+                .list(&context.client, deployment, found.current.number)
+                .await?;
+            release = release::detect_compact(deployment, earlier::merged(&replica_sets, &listed))
+                .map_err(malformed)?;
+        }
+        _ => context.earlier.forget(uid),
+    }
     let Some(release) = release else {
         return Ok(Action::requeue(Duration::from_secs(10)));
     };

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::Resource;
 use serde::{Deserialize, Serialize};
 
@@ -108,6 +108,9 @@ pub struct CompactDeployment {
     pub replicas: Option<i32>,
     /// The rollout status, if any.
     pub status: Option<RolloutStatus>,
+    /// `spec.selector` as a label selector string (`app=checkout,tier=web`), when it is made
+    /// of `matchLabels` only: what lists the Deployment's ReplicaSets, labelled or not.
+    pub selector: Option<String>,
 }
 
 impl From<&Deployment> for CompactDeployment {
@@ -137,8 +140,28 @@ impl From<&Deployment> for CompactDeployment {
                 updated_replicas: s.updated_replicas,
                 available_replicas: s.available_replicas,
             }),
+            selector: spec.and_then(|s| match_labels_only(&s.selector)),
         }
     }
+}
+
+/// `selector` as `k=v,...` when it is non-empty `matchLabels` alone.
+fn match_labels_only(selector: &LabelSelector) -> Option<String> {
+    if selector
+        .match_expressions
+        .as_ref()
+        .is_some_and(|e| !e.is_empty())
+    {
+        return None;
+    }
+    let labels = selector.match_labels.as_ref().filter(|l| !l.is_empty())?;
+    Some(
+        labels
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
 }
 
 impl CompactDeployment {

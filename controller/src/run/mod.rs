@@ -118,6 +118,7 @@ pub async fn run_with(
                 .map(|_| format!("{}{SNAPSHOT_PATH}", controller_url(&args, &namespace))),
         },
         snapshots: snapshots.clone(),
+        earlier: Default::default(),
     });
     if let Some(snapshots) = snapshots.clone() {
         tokio::spawn(

@@ -312,19 +312,11 @@ impl Store {
             }
         };
         keep_identity(current, &mut next)?;
-        if spec_part(&next) != spec_part(current) {
-            let generation = current
-                .pointer("/metadata/generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            set_meta(&mut next, "generation", (generation + 1).into());
-        }
+        advance_generation(current, &mut next);
         if without_version(&next) == without_version(current) {
             return Ok(current.clone());
         }
-        let revision = self.revision + 1;
-        set_meta(&mut next, "resourceVersion", revision.to_string().into());
-        self.revision = revision;
+        stamp_revision(&mut self.revision, &mut next);
         let finished =
             next.pointer("/metadata/deletionTimestamp").is_some() && finalizers(&next).is_empty();
         if finished {
@@ -358,16 +350,8 @@ impl Store {
             return Ok(created);
         };
         keep_identity(current, &mut next)?;
-        if spec_part(&next) != spec_part(current) {
-            let generation = current
-                .pointer("/metadata/generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            set_meta(&mut next, "generation", (generation + 1).into());
-        }
-        let revision = self.revision + 1;
-        set_meta(&mut next, "resourceVersion", revision.to_string().into());
-        self.revision = revision;
+        advance_generation(current, &mut next);
+        stamp_revision(&mut self.revision, &mut next);
         self.owners
             .record(key, Some(current), &next, OTHER_WRITER, None);
         let previous = self.objects.insert(key.clone(), next.clone());
@@ -418,9 +402,7 @@ impl Store {
             ));
         }
         let mut object = current.clone();
-        let revision = self.revision + 1;
-        self.revision = revision;
-        set_meta(&mut object, "resourceVersion", revision.to_string().into());
+        stamp_revision(&mut self.revision, &mut object);
         if finalizers(&object).is_empty() {
             self.objects.remove(key);
             self.record(ChangeType::Deleted, key.clone(), object.clone());
@@ -594,6 +576,23 @@ pub(crate) fn now() -> String {
         .map_or(0, |elapsed| elapsed.as_secs());
     k8s_openapi::jiff::Timestamp::from_second(i64::try_from(seconds).unwrap_or(i64::MAX))
         .map_or_else(|_| "1970-01-01T00:00:00Z".to_string(), |t| t.to_string())
+}
+
+/// Advances the store's `revision` and gives it to `next` as its resourceVersion.
+fn stamp_revision(revision: &mut u64, next: &mut Value) {
+    *revision += 1;
+    set_meta(next, "resourceVersion", revision.to_string().into());
+}
+
+/// Bumps `next`'s generation past `current`'s when its spec changed, as the API server does.
+fn advance_generation(current: &Value, next: &mut Value) {
+    if spec_part(next) != spec_part(current) {
+        let generation = current
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        set_meta(next, "generation", (generation + 1).into());
+    }
 }
 
 #[cfg(test)]

@@ -248,12 +248,15 @@ async fn reconcile_inner(
     };
     let (writes, requeue) = plan::plan(deployment, &observed);
     let current = check_name(&release);
-    let status = written_status(&writes, &current).or_else(|| {
-        checks
-            .iter()
-            .find(|c| c.name == current)
-            .and_then(|c| c.status.as_deref().cloned())
-    });
+    let snapshot_due = context.snapshots.is_some() && {
+        let status = written_status(&writes, &current).or_else(|| {
+            checks
+                .iter()
+                .find(|c| c.name == current)
+                .and_then(|c| c.status.as_deref())
+        });
+        snapshot::due(status, release.previous_had_sidecar())
+    };
     let mut created = None;
     for write in writes {
         apply(
@@ -266,7 +269,7 @@ async fn reconcile_inner(
         .await?;
     }
     if let Some(snapshots) = &context.snapshots
-        && snapshot::due(status.as_ref(), release.previous_had_sidecar())
+        && snapshot_due
     {
         keep_snapshot(context, snapshots, &release, &current).await?;
     }
@@ -282,11 +285,11 @@ fn check_name(release: &release::Release) -> String {
 }
 
 /// The status this reconcile writes for check `name`, if it writes one.
-fn written_status(writes: &[Write], name: &str) -> Option<ReleaseCheckStatus> {
+fn written_status<'w>(writes: &'w [Write], name: &str) -> Option<&'w ReleaseCheckStatus> {
     writes.iter().rev().find_map(|write| match write {
         Write::Status {
             name: n, status, ..
-        } if n == name => Some(status.as_ref().clone()),
+        } if n == name => Some(status.as_ref()),
         _ => None,
     })
 }

@@ -3,9 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ripcord_sidecar::serve::{
-    MAX_WINDOW_OBSERVATIONS, ObservationJson, WINDOW_VERSION, WindowJson,
-};
+use ripcord_sidecar::serve::{MAX_WINDOW_OBSERVATIONS, WindowJson};
 use ripcord_sidecar::window::{self, Observation};
 
 /// Width of one snapshot observation: the previous pods' deltas are summed per second, the
@@ -101,13 +99,7 @@ pub fn encode(observations: &[Observation], max_bytes: usize) -> (Vec<u8>, usize
 fn window_json(observations: &[Observation]) -> WindowJson {
     let from_ms = observations.first().map_or(0, |o| o.at_ms - SLOT_MS);
     let to_ms = observations.last().map_or(0, |o| o.at_ms);
-    WindowJson {
-        version: WINDOW_VERSION.to_string(),
-        from_ms,
-        to_ms,
-        truncated: false,
-        observations: observations.iter().map(ObservationJson::from).collect(),
-    }
+    WindowJson::new(from_ms, to_ms, false, observations)
 }
 
 #[cfg(test)]

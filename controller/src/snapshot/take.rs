@@ -3,7 +3,7 @@
 
 use futures::StreamExt;
 use http::Method;
-use ripcord_sidecar::serve::{WINDOW_VERSION, WindowJson};
+use ripcord_sidecar::serve::WindowJson;
 use ripcord_sidecar::window::Observation;
 
 use super::merge::PodWindow;
@@ -45,22 +45,5 @@ async fn read_window(http: &HttpClient, url: &str) -> Result<Vec<Observation>, S
     let uri = parse_url(url, "sidecar window").map_err(|e| e.to_string())?;
     let request = json_request(Method::GET, uri, &[], None).map_err(|e| e.to_string())?;
     let answer = http.send(request).await.map_err(|e| e.to_string())?;
-    decode(&answer.body)
-}
-
-/// A sidecar's window answer as observations; the reason when it is not one.
-pub fn decode(body: &[u8]) -> Result<Vec<Observation>, String> {
-    let window: WindowJson =
-        serde_json::from_slice(body).map_err(|e| format!("not a window: {e}"))?;
-    if window.version != WINDOW_VERSION {
-        return Err(format!(
-            "window version {:?}, expected {WINDOW_VERSION:?}",
-            window.version
-        ));
-    }
-    window
-        .observations
-        .into_iter()
-        .map(|o| o.into_observation().map_err(|e| e.to_string()))
-        .collect()
+    WindowJson::decode(&answer.body)
 }

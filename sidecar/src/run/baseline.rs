@@ -14,7 +14,7 @@ use super::fetch::Fetcher;
 use super::{Result, RunError};
 use crate::assign::BaselineSources;
 use crate::baseline::{PrometheusBaseline, PrometheusConfig};
-use crate::serve::{MAX_WINDOW_OBSERVATIONS, WINDOW_VERSION, WindowJson};
+use crate::serve::WindowJson;
 use crate::spec::WatchSpec;
 use crate::window::{self, MetricDelta, Observation};
 
@@ -227,22 +227,10 @@ async fn fetch_window(fetcher: &Fetcher, url: &str, width: usize) -> Result<Vec<
         reason,
     };
     let body = fetcher.get(url).await?;
-    let window: WindowJson =
-        serde_json::from_slice(&body).map_err(|e| refuse(format!("not a window: {e}")))?;
-    if window.version != WINDOW_VERSION {
-        return Err(refuse(format!("window version {:?}", window.version)));
-    }
-    if window.observations.len() > MAX_WINDOW_OBSERVATIONS {
-        return Err(refuse(format!(
-            "{} observations, more than {MAX_WINDOW_OBSERVATIONS}",
-            window.observations.len()
-        )));
-    }
-    window
-        .observations
+    WindowJson::decode(&body)
+        .map_err(refuse)?
         .into_iter()
         .map(|o| {
-            let o = o.into_observation().map_err(|e| refuse(e.to_string()))?;
             if o.metrics.len() != width {
                 return Err(refuse(format!(
                     "it watches {} metrics, this pod {width}: the watch specs differ",

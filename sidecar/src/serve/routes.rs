@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Limited};
 
 use super::query::WindowQuery;
 use super::response::{json, method_not_allowed, text, with_type};
-use super::wire::{ObservationJson, WINDOW_VERSION, WindowJson};
+use super::wire::WindowJson;
 use super::{Body, BoxError, MAX_BODY_BYTES, MAX_WINDOW_OBSERVATIONS, PeerAddr, Readiness, State};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -67,13 +67,7 @@ fn window(state: &State, parts: &Parts) -> Response<Body> {
         state.observations(query.from_ms, query.to_ms, MAX_WINDOW_OBSERVATIONS);
     json(
         StatusCode::OK,
-        &WindowJson {
-            version: WINDOW_VERSION.to_owned(),
-            from_ms: query.from_ms,
-            to_ms: query.to_ms,
-            truncated,
-            observations: observations.iter().map(ObservationJson::from).collect(),
-        },
+        &WindowJson::new(query.from_ms, query.to_ms, truncated, &observations),
     )
 }
 

@@ -27,6 +27,41 @@ pub struct WindowJson {
     pub observations: Vec<ObservationJson>,
 }
 
+impl WindowJson {
+    /// The window over `(from_ms, to_ms]` holding `observations`.
+    pub fn new(from_ms: i64, to_ms: i64, truncated: bool, observations: &[Observation]) -> Self {
+        WindowJson {
+            version: WINDOW_VERSION.to_owned(),
+            from_ms,
+            to_ms,
+            truncated,
+            observations: observations.iter().map(ObservationJson::from).collect(),
+        }
+    }
+
+    /// A window answer read back into observations: JSON of this version, at most
+    /// [`super::MAX_WINDOW_OBSERVATIONS`] of them, each well-formed; else why not.
+    pub fn decode(body: &[u8]) -> std::result::Result<Vec<Observation>, String> {
+        let window: WindowJson =
+            serde_json::from_slice(body).map_err(|e| format!("not a window: {e}"))?;
+        if window.version != WINDOW_VERSION {
+            return Err(format!("window version {:?}", window.version));
+        }
+        let cap = super::MAX_WINDOW_OBSERVATIONS;
+        if window.observations.len() > cap {
+            return Err(format!(
+                "{} observations, more than {cap}",
+                window.observations.len()
+            ));
+        }
+        window
+            .observations
+            .into_iter()
+            .map(|o| o.into_observation().map_err(|e| e.to_string()))
+            .collect()
+    }
+}
+
 /// One [`Observation`] on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObservationJson {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use kube::api::{Api, Patch, PatchParams};
 use ripcord_controller::act::{Actor, Handled};
-use ripcord_controller::crd::{Mode, Phase, RegressionStep, ReleaseCheck};
+use ripcord_controller::crd::{Basis as StatusBasis, Mode, Phase, RegressionStep, ReleaseCheck};
 use ripcord_controller::ops::metrics::Metrics;
 use ripcord_sidecar::report::VerdictReport;
 use ripcord_sidecar::verdict::Basis;
@@ -31,10 +31,14 @@ async fn without_baseline(mode: Mode) -> World {
     world
 }
 
-/// The recorded failing verdict, as judged against an absolute limit.
+/// The recorded verdict of the errors scenario's canary judged alone against its limits.
 fn absolute_fail_report(pod: &str, sequence: u64) -> VerdictReport {
-    let mut report = fail_report(pod, sequence);
-    report.verdict.basis = Basis::Absolute;
+    let report = report(pod, sequence, "errors-absolute");
+    assert_eq!(
+        report.verdict.basis,
+        Basis::Absolute,
+        "the recording's basis"
+    );
     report
 }
 
@@ -75,6 +79,22 @@ async fn an_absolute_fail_without_a_baseline_rolls_back_once() {
     let status = world.check().status.expect("status");
     assert_eq!(status.phase, Some(Phase::RolledBack));
     assert_eq!(status.actions.len(), 1);
+    let detail = status
+        .verdict_detail
+        .as_ref()
+        .expect("the verdict's detail");
+    assert_eq!(detail.basis, StatusBasis::Absolute);
+    let errors = &status.metrics[0];
+    assert_eq!(
+        (errors.name.as_str(), errors.basis),
+        ("errors", StatusBasis::Absolute)
+    );
+    let limit = errors.absolute.as_ref().expect("the limit's evidence");
+    assert_eq!((limit.limit, limit.rate_limit), (0.02, 0.02));
+    assert!(
+        limit.lower > 0.02 && limit.e_value >= limit.threshold,
+        "{limit:?}"
+    );
 }
 
 #[tokio::test]

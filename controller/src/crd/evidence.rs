@@ -4,11 +4,13 @@
 
 use ripcord_sidecar::report::VerdictReport;
 use ripcord_sidecar::spec::MAX_METRICS;
-use ripcord_sidecar::verdict::{ArmCounts, Effect, LatencyEvidence, MetricEvidence, Verdict};
+use ripcord_sidecar::verdict::{
+    AbsoluteEvidence, ArmCounts, Effect, LatencyEvidence, MetricEvidence, Verdict,
+};
 
 use super::types::{
-    ArmStatus, Decision, EPoint, EffectStatus, LatencyStatus, MetricStatus, ReleaseCheckStatus,
-    VerdictDetail,
+    AbsoluteStatus, ArmStatus, Basis, Decision, EPoint, EffectStatus, LatencyStatus, MetricStatus,
+    ReleaseCheckStatus, VerdictDetail,
 };
 
 /// Longest text (reason, name) copied into a status, in bytes.
@@ -29,6 +31,7 @@ pub fn verdict_detail(report: &VerdictReport) -> VerdictDetail {
         elapsed_seconds: seconds(verdict.elapsed_ms),
         ticks: saturating_i64(verdict.ticks),
         alpha: finite(verdict.alpha),
+        basis: verdict.basis.into(),
     }
 }
 
@@ -84,6 +87,11 @@ fn metric_status(evidence: &MetricEvidence, mut path: Vec<EPoint>, t: f64) -> Me
         direction: bounded(&evidence.direction),
         tolerance: finite(evidence.tolerance),
         decision: evidence.decision.into(),
+        basis: if evidence.absolute.is_some() {
+            Basis::Absolute
+        } else {
+            Basis::Relative
+        },
         reason: bounded(&evidence.reason),
         canary: arm(&evidence.canary),
         baseline: arm(&evidence.baseline),
@@ -94,6 +102,7 @@ fn metric_status(evidence: &MetricEvidence, mut path: Vec<EPoint>, t: f64) -> Me
         decided_at: evidence.decided_at_ms.map(rfc3339_from_ms),
         skipped_ticks: saturating_i64(evidence.skipped_ticks),
         latency: evidence.latency.as_ref().map(latency),
+        absolute: evidence.absolute.as_ref().map(absolute),
         e_value_path: path,
     }
 }
@@ -133,6 +142,22 @@ fn effect(effect: &Effect) -> EffectStatus {
         lower: effect.lower.and_then(finite_option),
         upper: effect.upper.and_then(finite_option),
         confidence: finite(effect.confidence),
+    }
+}
+
+fn absolute(absolute: &AbsoluteEvidence) -> AbsoluteStatus {
+    AbsoluteStatus {
+        limit: finite(absolute.limit),
+        rate_limit: finite(absolute.rate_limit),
+        edge: absolute.edge.and_then(finite_option),
+        pass_edge: absolute.pass_edge.and_then(finite_option),
+        canary: arm(&absolute.canary),
+        lower: finite(absolute.lower),
+        upper: finite(absolute.upper),
+        e_value: finite(absolute.e_value),
+        pass_e_value: finite(absolute.pass_e_value),
+        threshold: finite(absolute.threshold),
+        canary_quantile: absolute.canary_quantile.and_then(finite_option),
     }
 }
 
@@ -331,6 +356,64 @@ mod tests {
         assert_eq!((metric.tolerance, metric.canary.rate), (0.0, None));
         let json = serde_json::to_string(&metrics).expect("serialises");
         assert!(!json.contains("null"), "no non-finite numbers: {json:.200}");
+    }
+
+    #[test]
+    fn a_metric_judged_against_its_limit_says_so_with_the_limit_and_its_test() {
+        let mut judged = evidence("errors", 150.0);
+        judged.absolute = Some(AbsoluteEvidence {
+            limit: 0.02,
+            rate_limit: 0.02,
+            edge: None,
+            pass_edge: None,
+            canary: judged.canary.clone(),
+            lower: 0.031,
+            upper: 0.074,
+            e_value: 150.0,
+            pass_e_value: 0.001,
+            threshold: 100.0,
+            canary_quantile: Some(f64::INFINITY),
+        });
+        let mut report = report("p", 9_000, vec![judged, evidence("latency", 1.0)]);
+        report.verdict.basis = ripcord_sidecar::verdict::Basis::Absolute;
+        let mut status = ReleaseCheckStatus::default();
+        status.record_verdict(&report);
+        let detail = status.verdict_detail.as_ref().expect("a detail");
+        assert_eq!(detail.basis, Basis::Absolute);
+        let (errors, latency) = (&status.metrics[0], &status.metrics[1]);
+        assert_eq!(
+            (errors.basis, latency.basis),
+            (Basis::Absolute, Basis::Relative)
+        );
+        assert!(latency.absolute.is_none());
+        let absolute = errors.absolute.as_ref().expect("the limit's evidence");
+        assert_eq!((absolute.limit, absolute.rate_limit), (0.02, 0.02));
+        assert_eq!((absolute.lower, absolute.upper), (0.031, 0.074));
+        assert_eq!((absolute.e_value, absolute.threshold), (150.0, 100.0));
+        assert_eq!(absolute.canary.trials, 500.0);
+        assert_eq!(
+            absolute.canary_quantile,
+            Some(f64::MAX),
+            "infinity (beyond the last bucket) is clamped, JSON has no infinity"
+        );
+        let json = serde_json::to_value(&status).expect("serialises");
+        assert_eq!(json["metrics"][0]["basis"], "absolute");
+        assert_eq!(json["metrics"][0]["absolute"]["rateLimit"], 0.02);
+        assert_eq!(json["verdictDetail"]["basis"], "absolute");
+    }
+
+    #[test]
+    fn status_written_before_the_basis_existed_reads_as_relative() {
+        let report = report("p", 1_000, vec![evidence("errors", 2.0)]);
+        let mut status = ReleaseCheckStatus::default();
+        status.record_verdict(&report);
+        let mut json = serde_json::to_value(&status).expect("serialises");
+        json["metrics"][0]
+            .as_object_mut()
+            .expect("an object")
+            .remove("basis");
+        let back: ReleaseCheckStatus = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back.metrics[0].basis, Basis::Relative);
     }
 
     #[test]

@@ -144,6 +144,26 @@ pub enum Decision {
     Inconclusive,
 }
 
+/// What a decision is judged against.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    /// The canary against the baseline, at the watch spec's relative tolerance.
+    #[default]
+    Relative,
+    /// The canary alone against the watch spec's absolute limit (no baseline to compare with).
+    Absolute,
+}
+
+impl From<ripcord_sidecar::verdict::Basis> for Basis {
+    fn from(basis: ripcord_sidecar::verdict::Basis) -> Self {
+        match basis {
+            ripcord_sidecar::verdict::Basis::Relative => Basis::Relative,
+            ripcord_sidecar::verdict::Basis::Absolute => Basis::Absolute,
+        }
+    }
+}
+
 impl From<ripcord_sidecar::verdict::Decision> for Decision {
     fn from(decision: ripcord_sidecar::verdict::Decision) -> Self {
         use ripcord_sidecar::verdict::Decision as D;
@@ -223,6 +243,10 @@ pub struct VerdictDetail {
     pub ticks: i64,
     /// Family-wise false-alarm bound across all metrics.
     pub alpha: f64,
+    /// What the decision rests on: `absolute` when a failed metric was judged against its
+    /// absolute limit (or, for pass and inconclusive, every metric was), else `relative`.
+    #[serde(default)]
+    pub basis: Basis,
 }
 
 /// Evidence for one watched metric.
@@ -239,6 +263,10 @@ pub struct MetricStatus {
     pub tolerance: f64,
     /// This metric's decision.
     pub decision: Decision,
+    /// What this metric is judged against: `relative` (the baseline) or `absolute` (its limit;
+    /// `eValue` and `threshold` are then the limit test's, and `absolute` holds its evidence).
+    #[serde(default)]
+    pub basis: Basis,
     /// Why, in one sentence.
     pub reason: String,
     /// Canary counts over the judged window.
@@ -262,9 +290,48 @@ pub struct MetricStatus {
     /// Latency evidence, for latency metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencyStatus>,
+    /// Evidence of the test against the absolute limit, when the metric was judged on the
+    /// canary alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absolute: Option<AbsoluteStatus>,
     /// The e-value over time, thinned to a bounded number of points, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub e_value_path: Vec<EPoint>,
+}
+
+/// A metric judged on the canary alone against the watch spec's absolute limit.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AbsoluteStatus {
+    /// The limit as written: a rate for a ratio (`0.02` for `limit 2%`), seconds (or the
+    /// histogram's unit) for a latency quantile.
+    pub limit: f64,
+    /// The bound on the event rate tested: the limit for a ratio, `1 - quantile` for latency
+    /// (the share of requests allowed above the limit).
+    pub rate_limit: f64,
+    /// Latency: the smallest bucket edge at or above the limit; the fail test counts requests
+    /// above it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge: Option<f64>,
+    /// Latency: the largest bucket edge at or below the limit; the pass test counts requests
+    /// above it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_edge: Option<f64>,
+    /// Canary events (errors, conversions, requests above `edge`) and trials.
+    pub canary: ArmStatus,
+    /// Lower end of the always-valid confidence sequence on the canary's rate.
+    pub lower: f64,
+    /// Upper end of that confidence sequence.
+    pub upper: f64,
+    /// The fail test's e-value (evidence that the rate is beyond `rateLimit`).
+    pub e_value: f64,
+    /// The pass test's e-value (evidence that the rate is within `rateLimit`).
+    pub pass_e_value: f64,
+    /// The e-value either test must reach: `1 / alpha` of the metric.
+    pub threshold: f64,
+    /// Latency: the canary's quantile, interpolated within buckets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_quantile: Option<f64>,
 }
 
 /// Counts and rate of one arm.

@@ -130,6 +130,21 @@ fn metric_lines(out: &mut String, metric: &MetricStatus) {
         "    e-value {:.3e} (threshold {:.3e}, alpha {})",
         metric.e_value, metric.threshold, metric.alpha
     );
+    if let Some(absolute) = &metric.absolute {
+        let limit = if metric.kind == "latency" {
+            absolute.limit.to_string()
+        } else {
+            rate(Some(absolute.limit))
+        };
+        let _ = writeln!(
+            out,
+            "    judged alone against its limit {limit}: canary rate {} to {} (always valid), limit on the rate {}, pass e-value {:.3e}",
+            rate(Some(absolute.lower)),
+            rate(Some(absolute.upper)),
+            rate(Some(absolute.rate_limit)),
+            absolute.pass_e_value
+        );
+    }
 }
 
 fn action_line(out: &mut String, action: &ActionRecord) {
@@ -229,6 +244,21 @@ mod tests {
         assert!(text.contains("always-valid interval"), "{text}");
         assert!(text.contains("detected"), "{text}");
         assert!(!text.contains("kubectl ripcord release"), "{text}");
+    }
+
+    #[test]
+    fn why_shows_the_limit_a_release_without_baseline_was_judged_against() {
+        let text = why(&check(3, "errors-absolute", Phase::RolledBack));
+        assert!(
+            text.contains("judged alone against its limit 2.000%"),
+            "{text}"
+        );
+        assert!(
+            text.contains("judged alone against its limit 0.5:"),
+            "{text}"
+        );
+        let relative = why(&check(3, "errors", Phase::RolledBack));
+        assert!(!relative.contains("judged alone"), "{relative}");
     }
 
     #[test]

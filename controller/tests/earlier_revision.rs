@@ -35,12 +35,37 @@ fn enabled_after_revision_one() -> String {
         .join("\n---\n")
 }
 
+/// The same, with the Deployment selecting its pods by an expression instead of `matchLabels`.
+fn selected_by_expression() -> String {
+    let text = enabled_after_revision_one();
+    let by_labels = "  selector:\n    matchLabels:\n      app: checkout\n  strategy:";
+    assert!(
+        text.contains(by_labels),
+        "the fixture's Deployment selector"
+    );
+    text.replacen(
+        by_labels,
+        "  selector:\n    matchExpressions:\n    - {key: app, operator: In, values: [checkout]}\n  strategy:",
+        1,
+    )
+}
+
 #[tokio::test]
 async fn the_release_after_enabling_ripcord_finds_its_unlabelled_previous_revision() {
+    finds_the_unlabelled_previous_revision(&enabled_after_revision_one(), "app%3Dcheckout").await;
+}
+
+#[tokio::test]
+async fn a_deployment_selecting_by_expression_is_listed_by_that_expression() {
+    finds_the_unlabelled_previous_revision(&selected_by_expression(), "app+in+%28checkout%29")
+        .await;
+}
+
+/// Runs the reconciler on `fixture` and checks that the release's check found revision 1 by
+/// one listing whose query contains `selector_query` (URL-encoded).
+async fn finds_the_unlabelled_previous_revision(fixture: &str, selector_query: &str) {
     let server = FakeApiServer::start().await.expect("fake API server");
-    server
-        .seed_yaml(&enabled_after_revision_one())
-        .expect("fixture");
+    server.seed_yaml(fixture).expect("fixture");
     server
         .insert(json!({
             "apiVersion": "v1", "kind": "Pod",
@@ -98,7 +123,7 @@ async fn the_release_after_enabling_ripcord_finds_its_unlabelled_previous_revisi
                 && r.path == "/apis/apps/v1/namespaces/shop/replicasets"
                 && r.query
                     .as_deref()
-                    .is_some_and(|q| q.contains("app%3Dcheckout"))
+                    .is_some_and(|q| q.contains(selector_query))
         })
         .collect();
     assert_eq!(lists.len(), 1, "one listing by the Deployment's selector");

@@ -49,7 +49,8 @@ impl EarlierRevisions {
     }
 
     /// The Deployment's ReplicaSets for release `revision`: remembered, or listed now by the
-    /// Deployment's selector (none when it has no `matchLabels`-only selector).
+    /// Deployment's selector, `matchLabels` and `matchExpressions` alike (none when the selector
+    /// is empty or unreadable).
     pub async fn list(
         &self,
         client: &kube::Client,

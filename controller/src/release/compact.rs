@@ -108,8 +108,9 @@ pub struct CompactDeployment {
     pub replicas: Option<i32>,
     /// The rollout status, if any.
     pub status: Option<RolloutStatus>,
-    /// `spec.selector` as a label selector string (`app=checkout,tier=web`), when it is made
-    /// of `matchLabels` only: what lists the Deployment's ReplicaSets, labelled or not.
+    /// `spec.selector` as a label selector string (`app=checkout,tier in (web)`): what lists
+    /// the Deployment's ReplicaSets, labelled or not. `None` when the selector is empty or
+    /// unreadable.
     pub selector: Option<String>,
 }
 
@@ -140,28 +141,19 @@ impl From<&Deployment> for CompactDeployment {
                 updated_replicas: s.updated_replicas,
                 available_replicas: s.available_replicas,
             }),
-            selector: spec.and_then(|s| match_labels_only(&s.selector)),
+            selector: spec.and_then(|s| selector_string(&s.selector)),
         }
     }
 }
 
-/// `selector` as `k=v,...` when it is non-empty `matchLabels` alone.
-fn match_labels_only(selector: &LabelSelector) -> Option<String> {
-    if selector
-        .match_expressions
-        .as_ref()
-        .is_some_and(|e| !e.is_empty())
-    {
-        return None;
-    }
-    let labels = selector.match_labels.as_ref().filter(|l| !l.is_empty())?;
-    Some(
-        labels
-            .iter()
-            .map(|(key, value)| format!("{key}={value}"))
-            .collect::<Vec<_>>()
-            .join(","),
-    )
+/// `selector` as the API's label selector string (`app=checkout,tier in (web)`): its
+/// `matchLabels` and `matchExpressions` together. `None` when it selects nothing in particular
+/// (empty) or cannot be read (an unknown operator, `In` without values), so nothing is listed.
+fn selector_string(selector: &LabelSelector) -> Option<String> {
+    let text = kube::core::Selector::try_from(selector.clone())
+        .ok()?
+        .to_string();
+    (!text.is_empty()).then_some(text)
 }
 
 impl CompactDeployment {
@@ -290,6 +282,42 @@ mod tests {
             .get_or_insert_default()
             .insert(POD_TEMPLATE_HASH_LABEL.to_string(), "abc".to_string());
         assert_eq!(TemplateDigest::of(&template), TemplateDigest::of(&hashed));
+    }
+
+    fn selector(value: serde_json::Value) -> Option<String> {
+        selector_string(&serde_json::from_value(value).expect("a LabelSelector"))
+    }
+
+    #[test]
+    fn the_selector_lists_by_labels_and_expressions_alike() {
+        assert_eq!(
+            selector(serde_json::json!({"matchLabels": {"app": "checkout", "tier": "web"}})),
+            Some("app=checkout,tier=web".to_string())
+        );
+        assert_eq!(
+            selector(serde_json::json!({
+                "matchLabels": {"app": "checkout"},
+                "matchExpressions": [
+                    {"key": "tier", "operator": "In", "values": ["web", "edge"]},
+                    {"key": "track", "operator": "NotIn", "values": ["canary"]},
+                    {"key": "team", "operator": "Exists"},
+                    {"key": "legacy", "operator": "DoesNotExist"}
+                ]
+            })),
+            Some("app=checkout,tier in (edge,web),track notin (canary),team,!legacy".to_string())
+        );
+        assert_eq!(
+            selector(serde_json::json!({})),
+            None,
+            "empty selects all: none"
+        );
+        assert_eq!(
+            selector(serde_json::json!({"matchExpressions": [
+                {"key": "tier", "operator": "Near", "values": ["web"]}
+            ]})),
+            None,
+            "an unknown operator lists nothing"
+        );
     }
 
     #[test]

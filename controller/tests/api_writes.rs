@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | Claim: ReleaseCheck status → `Acting` (`act::Actor::claim`) | PATCH `…/status`, merge, `metadata.resourceVersion` | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `a_claim_lost_to_another_replica_is_reread_and_nothing_else_is_written` |
 //! | Evidence: verdict, metrics, `detected` (`act::Actor::record`) | PATCH `…/status`, merge, `metadata.resourceVersion` | `evidence_is_recorded_under_a_precondition_and_a_lost_race_writes_nothing` |
-//! | Outcome: phase, actions, `acted`, message (`act::Actor::finish`) | PATCH `…/status`, merge, none (the claim made this replica the writer) | `a_rollback_writes_claim_rollback_outcome_and_events_in_order` |
+//! | Outcome: phase, actions, `acted`, message (`act::Actor::finish`) | PATCH `…/status`, merge, `metadata.resourceVersion` of the claim's write (on 409: re-read, add the records to what is there) | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `an_outcome_after_a_takeover_keeps_both_replicas_records` |
 //! | Rollback of the Deployment (`act::rollback`, `rollback::plan`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `a_rollback_refused_by_its_test_is_replanned_from_a_fresh_read`, `a_human_rollback_between_read_and_patch_is_not_rolled_back_again` |
 //! | Quarantine: pause a re-applied failed template (`rollback::plan`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_re_applied_failed_template_is_paused_by_a_guarded_json_patch` |
 //! | Events on the Deployment (`act::evidence::events`, kube `Recorder`) | POST `events.k8s.io/v1`, none (a create) | `a_rollback_writes_claim_rollback_outcome_and_events_in_order` |
@@ -143,18 +143,9 @@ fn resource_version(object: &Value) -> String {
         .to_string()
 }
 
-fn actor(world: &World, identity: &str) -> Actor {
-    Actor::new(world.client(), identity, Arc::new(Metrics::new()))
-}
-
-#[tokio::test]
-async fn a_rollback_writes_claim_rollback_outcome_and_events_in_order() {
-    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
-    let hook = Hook::start().await;
-    let check_version = world.check().metadata.resource_version.expect("stored");
-    let deployment_version = resource_version(&world.deployment());
-    let handled = actor(&world, "controller-a")
-        .with_notifier(hook.notifier())
+/// Hands a fail verdict to `actor` and asserts it rolled the release back.
+async fn rolls_back(actor: Actor) {
+    let handled = actor
         .handle(&fail_report("checkout-59c4d7f8b6-pod0", 1), Instant::now())
         .await
         .expect("handled");
@@ -168,6 +159,19 @@ async fn a_rollback_writes_claim_rollback_outcome_and_events_in_order() {
         ),
         "{handled:?}"
     );
+}
+
+fn actor(world: &World, identity: &str) -> Actor {
+    Actor::new(world.client(), identity, Arc::new(Metrics::new()))
+}
+
+#[tokio::test]
+async fn a_rollback_writes_claim_rollback_outcome_and_events_in_order() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let hook = Hook::start().await;
+    let check_version = world.check().metadata.resource_version.expect("stored");
+    let deployment_version = resource_version(&world.deployment());
+    rolls_back(actor(&world, "controller-a").with_notifier(hook.notifier())).await;
     let status = || (Method::PATCH, CHECK_STATUS_PATH.to_string());
     let event = || (Method::POST, EVENTS_PATH.to_string());
     assert_eq!(
@@ -234,9 +238,8 @@ async fn a_rollback_writes_claim_rollback_outcome_and_events_in_order() {
     );
     world.assert_rolled_back_to_revision_2();
 
-    // The outcome: status only, and no precondition. The claim made this replica the one writer
-    // of the check until it settles (others skip a live claim), and the actions are already
-    // taken: a conflict here would lose their record, not prevent a double write.
+    // The outcome: status, guarded by the version the claim's write returned (nothing else
+    // wrote the check meanwhile here; see the takeover scenario for when something did).
     let outcome = assert_write(
         &writes[2],
         Method::PATCH,
@@ -244,7 +247,19 @@ async fn a_rollback_writes_claim_rollback_outcome_and_events_in_order() {
         MERGE,
         Some("ripcord"),
     );
-    assert_eq!(members(&outcome), ["status"], "{outcome}");
+    assert_eq!(members(&outcome), ["metadata", "status"], "{outcome}");
+    let status_writes = world
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::PATCH && r.path == CHECK_STATUS_PATH)
+        .count();
+    assert_eq!(status_writes, 2, "claim and outcome, no retry");
+    assert_ne!(outcome["metadata"]["resourceVersion"], json!(check_version));
+    assert!(
+        outcome["metadata"]["resourceVersion"].is_string(),
+        "{outcome}"
+    );
     assert_eq!(outcome["status"]["phase"], "RolledBack");
     assert_eq!(outcome["status"]["actions"][0]["kind"], "Rollback");
     assert!(outcome["status"]["timeline"]["acted"].is_string());
@@ -335,6 +350,74 @@ async fn a_claim_lost_to_another_replica_is_reread_and_nothing_else_is_written()
 }
 
 #[tokio::test]
+async fn an_outcome_after_a_takeover_keeps_both_replicas_records() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let acted_at = now_rfc3339();
+    // While controller-a rolls back, controller-b takes its claim over (as after a stall past
+    // the claim's TTL) and records a flag step of its own.
+    world.server.write_as_other_before_next(
+        Method::PATCH,
+        DEPLOYMENT_PATH,
+        check_key(),
+        move |current| {
+            let mut check = current.cloned().expect("the check exists");
+            check["status"]["claimedBy"] = "controller-b".into();
+            check["status"]["claimedAt"] = acted_at.clone().into();
+            check["status"]["actions"] = json!([{
+                "kind": "FlagOff", "result": "Failed", "at": acted_at,
+                "detail": "no flag credentials are configured"
+            }]);
+            check
+        },
+    );
+    rolls_back(actor(&world, "controller-a")).await;
+    let requests = world.server.requests();
+    let outcomes: Vec<&LoggedRequest> = requests
+        .iter()
+        .filter(|r| r.method == Method::PATCH && r.path == CHECK_STATUS_PATH)
+        .skip(1)
+        .collect();
+    assert_eq!(
+        outcomes.len(),
+        2,
+        "refused once, then written: {outcomes:#?}"
+    );
+    let first = outcomes[0].json().expect("JSON");
+    let second = outcomes[1].json().expect("JSON");
+    assert_ne!(
+        first["metadata"]["resourceVersion"], second["metadata"]["resourceVersion"],
+        "the retry carries the version it re-read"
+    );
+    let refused_at = requests
+        .iter()
+        .position(|r| std::ptr::eq(r, outcomes[0]))
+        .expect("in the log");
+    assert!(
+        requests[refused_at + 1..]
+            .iter()
+            .any(|r| r.method == Method::GET && r.path == CHECK_PATH),
+        "the check is read again after the conflict"
+    );
+    let status = world.check().status.expect("status");
+    let kinds: Vec<(String, String)> = status
+        .actions
+        .iter()
+        .map(|a| (format!("{:?}", a.kind), format!("{:?}", a.result)))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("FlagOff".to_string(), "Failed".to_string()),
+            ("Rollback".to_string(), "Succeeded".to_string())
+        ],
+        "controller-b's record kept, controller-a's added"
+    );
+    assert_eq!(status.phase, Some(Phase::RolledBack));
+    assert_eq!(status.claimed_by.as_deref(), Some("controller-b"));
+    world.assert_rolled_back_to_revision_2();
+}
+
+#[tokio::test]
 async fn evidence_is_recorded_under_a_precondition_and_a_lost_race_writes_nothing() {
     let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
     let version = world.check().metadata.resource_version.expect("stored");
@@ -411,20 +494,7 @@ async fn a_rollback_refused_by_its_test_is_replanned_from_a_fresh_read() {
             deployment
         },
     );
-    let handled = actor(&world, "controller-a")
-        .handle(&fail_report("checkout-59c4d7f8b6-pod0", 1), Instant::now())
-        .await
-        .expect("handled");
-    assert!(
-        matches!(
-            handled,
-            Handled::Acted {
-                phase: Phase::RolledBack,
-                ..
-            }
-        ),
-        "{handled:?}"
-    );
+    rolls_back(actor(&world, "controller-a")).await;
     let patches = world.deployment_patches();
     assert_eq!(patches.len(), 2, "refused, then re-planned: {patches:#?}");
     let tested = |request: &LoggedRequest| {
@@ -478,20 +548,7 @@ async fn a_human_rollback_between_read_and_patch_is_not_rolled_back_again() {
             deployment
         },
     );
-    let handled = actor(&world, "controller-a")
-        .handle(&fail_report("checkout-59c4d7f8b6-pod0", 1), Instant::now())
-        .await
-        .expect("handled");
-    assert!(
-        matches!(
-            handled,
-            Handled::Acted {
-                phase: Phase::RolledBack,
-                ..
-            }
-        ),
-        "{handled:?}"
-    );
+    rolls_back(actor(&world, "controller-a")).await;
     assert_eq!(
         world.deployment_patches().len(),
         1,

@@ -8,11 +8,14 @@
 //! and stop. The winner then acts; each action is itself idempotent (the rollback patch is
 //! guarded by the Deployment's resourceVersion and re-planned on conflict, a flag that is
 //! already off stays off), so a replica that dies mid-way and whose claim is taken over after
-//! [`decide::CLAIM_TTL_MS`] cannot roll back twice.
+//! [`decide::CLAIM_TTL_MS`] cannot roll back twice. The outcome is written under the claim's
+//! resourceVersion too; when the check changed meanwhile (a takeover, the rollback marked
+//! complete) the replica re-reads and adds its records to what is there, losing neither's.
 
 pub mod decide;
 mod error;
 mod evidence;
+mod outcome;
 mod rollback;
 mod throttle;
 
@@ -263,12 +266,12 @@ impl Actor {
                     self.metrics.verdict_to_action(elapsed);
                     first_action_after.get_or_insert(elapsed);
                 }
-                phase = stronger(phase, step_phase);
+                phase = outcome::stronger(phase, step_phase);
                 records.push(record);
                 taken.push(action);
             }
         }
-        self.finish(api, &check, phase, records).await?;
+        self.finish(api, &check, phase, &records).await?;
         evidence::events(&self.client, &self.reporter, &check, report, phase, &taken).await;
         self.notify(&check, report, taken).await;
         Ok((phase, first_action_after))
@@ -318,29 +321,41 @@ impl Actor {
         (record, phase, taken)
     }
 
+    /// Writes the outcome under the resourceVersion of the status last read. On a conflict
+    /// (another replica took a stale claim over and wrote, the reconciler marked the rollback
+    /// complete) it re-reads and adds this replica's records to what is there: actions already
+    /// taken must not lose their record, nor erase another's.
     async fn finish(
         &self,
         api: &Api<ReleaseCheck>,
-        check: &ReleaseCheck,
+        claimed: &ReleaseCheck,
         phase: Phase,
-        records: Vec<ActionRecord>,
+        records: &[ActionRecord],
     ) -> Result<()> {
-        let old = check.status.as_ref();
-        let mut status: ReleaseCheckStatus = old.cloned().unwrap_or_default();
-        status.phase = Some(phase);
-        if !records.is_empty() {
-            status.timeline.acted = Some(rfc3339_from_ms(now_ms()));
+        let name = check_name(claimed);
+        let mut reread = None;
+        for _ in 0..MAX_ATTEMPTS {
+            let check = reread.as_ref().unwrap_or(claimed);
+            let old = check.status.as_ref();
+            let status = outcome::with_outcome(old, phase, records, now_ms());
+            let version = check.metadata.resource_version.as_deref();
+            let patch = status_merge_patch(old, &status, version)?;
+            match api
+                .patch_status(&name, &params(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    tracing::info!(release_check = %name, "the check changed while acting; adding the outcome to it");
+                    reread = Some(api.get(&name).await.map_err(Error::kube(
+                        "re-read before recording the outcome in",
+                        &name,
+                    ))?);
+                }
+                Err(err) => return Err(Error::kube("record the outcome in", &name)(err)),
+            }
         }
-        for record in records {
-            status.push_action(record);
-        }
-        status.message = Some(evidence::summary(phase));
-        let name = check_name(check);
-        let patch = status_merge_patch(old, &status, None)?;
-        api.patch_status(&name, &params(), &Patch::Merge(&patch))
-            .await
-            .map_err(Error::kube("record the outcome in", &name))?;
-        Ok(())
+        Err(Error::Contended { name })
     }
 
     async fn notify(
@@ -377,18 +392,6 @@ fn result_metric(result: RecordResult) -> MetricResult {
         RecordResult::Skipped => MetricResult::AlreadyDone,
         RecordResult::Failed => MetricResult::Failed,
     }
-}
-
-/// The stronger of two outcomes: a rollback or hold outranks a flag flip, which outranks a
-/// failure, which outranks merely observing.
-fn stronger(a: Phase, b: Phase) -> Phase {
-    let rank = |p: Phase| match p {
-        Phase::RolledBack | Phase::Held => 3,
-        Phase::FlagOff => 2,
-        Phase::Failed => 1,
-        _ => 0,
-    };
-    if rank(b) > rank(a) { b } else { a }
 }
 
 /// Where a ReleaseCheck stands, for [`decide::next`].

@@ -24,6 +24,27 @@ pub mod tls;
 use ripcord_sidecar::report::{MAX_REPORT_BYTES, REPORT_VERSION, VerdictReport};
 use ripcord_sidecar::verdict::VERDICT_VERSION;
 
+/// The field manager of every object the controller writes (`kubectl get -o yaml
+/// --show-managed-fields` names it), so its fields are told apart from a human's or a GitOps
+/// tool's.
+pub const FIELD_MANAGER: &str = "ripcord";
+
+/// Patch parameters naming [`FIELD_MANAGER`].
+pub(crate) fn patch_params() -> kube::api::PatchParams {
+    kube::api::PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..kube::api::PatchParams::default()
+    }
+}
+
+/// Create parameters naming [`FIELD_MANAGER`].
+pub(crate) fn post_params() -> kube::api::PostParams {
+    kube::api::PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..kube::api::PostParams::default()
+    }
+}
+
 /// Milliseconds since the Unix epoch (0 before it, saturating far after it).
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()

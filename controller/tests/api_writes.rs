@@ -23,8 +23,11 @@
 //! | Lease (`ops::leader`, kube-lease-manager) | POST create, then server-side apply of the holder (non-forced: another manager's holder fields make it conflict), then a strategic patch of `leaseTransitions` (renewals are strategic patches of the holder's own fields) | `run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_conflict`, `a_lease_taken_by_another_replica_between_read_and_apply_is_not_taken_over` |
 //! | Lifting a hold, `kubectl ripcord release` (`rollback::release`, the plugin binary) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `kubectl_ripcord_release_unpauses_under_a_precondition_and_gives_up_on_a_conflict` |
 //!
-//! Not here: the baseline snapshot's ConfigMap writes (`snapshot/`, written meanwhile by the
-//! lead), flag clients other than OpenFeature (HTTP APIs, not Kubernetes: `flags_http.rs`,
+//! Every write names `fieldManager=ripcord` but the Events (kube's `Recorder` names none) and
+//! the Lease (kube-lease-manager's own manager).
+//!
+//! Not here: the baseline snapshot's ConfigMap create and delete and its status patch
+//! (`snapshot.rs`, `controller_run.rs`), flag clients other than OpenFeature (HTTP APIs, not Kubernetes: `flags_http.rs`,
 //! `unleash.rs`), TokenReviews (a POST that reads, stores nothing: `intake.rs`), and
 //! `rollback::resume`, which nothing calls yet.
 
@@ -794,7 +797,7 @@ async fn a_new_release_creates_its_check_sets_its_status_and_annotates_the_deplo
         Method::POST,
         CHECKS_PATH,
         "application/json",
-        None,
+        Some("ripcord"),
     );
     assert_eq!(create["metadata"]["name"], "checkout-3");
     assert!(create["metadata"].get("resourceVersion").is_none());
@@ -1123,7 +1126,7 @@ async fn the_ca_bundle_patch_touches_only_ca_bundles_and_fails_on_a_reordered_li
         Method::PATCH,
         WEBHOOK_PATH,
         JSON_PATCH,
-        Some("ripcord-controller"),
+        Some("ripcord"),
     );
     let order = names(&reordered);
     let mut expected = Vec::new();
@@ -1390,7 +1393,13 @@ async fn run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_c
         1,
         "one refused fill: {secret_writes:#?}"
     );
-    let fill = assert_write(&secret_writes[0], Method::PATCH, SECRET_PATH, MERGE, None);
+    let fill = assert_write(
+        &secret_writes[0],
+        Method::PATCH,
+        SECRET_PATH,
+        MERGE,
+        Some("ripcord"),
+    );
     assert_eq!(members(&fill), ["data", "metadata"]);
     assert_eq!(
         fill["metadata"],

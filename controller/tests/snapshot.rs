@@ -188,6 +188,10 @@ async fn a_snapshot_is_taken_kept_served_to_its_canary_and_swept() {
         (&create.method, create.path.as_str()),
         (&Method::POST, CONFIG_MAPS)
     );
+    assert_eq!(
+        create.query_param("fieldManager").as_deref(),
+        Some("ripcord")
+    );
     let body = create.json().expect("a JSON body");
     assert_eq!(body["immutable"], true);
     assert_eq!(body["metadata"]["labels"]["ripcord.dev/snapshot"], "true");

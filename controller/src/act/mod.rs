@@ -22,7 +22,7 @@ mod throttle;
 use std::sync::Arc;
 use std::time::Instant;
 
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch};
 use ripcord_sidecar::report::VerdictReport;
 use tracing::Instrument;
 
@@ -32,17 +32,14 @@ use crate::crd::{
 };
 use crate::flags::{FlagFlipper, FlagUrl, FlipContext, FlipOutcome};
 use crate::notify::{ActionTaken, Notice, Notifier};
-use crate::now_ms;
 use crate::ops::metrics::{ActionResult as MetricResult, Metrics};
+use crate::{now_ms, patch_params};
 use decide::{ClaimFor, Next, SkipReason, Stage};
 pub use error::{Error, Result};
 pub use evidence::Reason;
 
 /// Most times a replica re-reads a ReleaseCheck after losing a write race before giving up.
 const MAX_ATTEMPTS: usize = 5;
-
-/// Field manager of every write the actor makes.
-const FIELD_MANAGER: &str = "ripcord";
 
 /// What became of one verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,7 +194,7 @@ impl Actor {
         let name = check_name(check);
         let patch = status_merge_patch(old, &status, check.metadata.resource_version.as_deref())?;
         match api
-            .patch_status(&name, &params(), &Patch::Merge(&patch))
+            .patch_status(&name, &patch_params(), &Patch::Merge(&patch))
             .await
         {
             Ok(_) => Ok(Handled::Recorded),
@@ -223,7 +220,7 @@ impl Actor {
         let name = check_name(check);
         let patch = status_merge_patch(old, &status, check.metadata.resource_version.as_deref())?;
         match api
-            .patch_status(&name, &params(), &Patch::Merge(&patch))
+            .patch_status(&name, &patch_params(), &Patch::Merge(&patch))
             .await
         {
             Ok(claimed) => {
@@ -341,7 +338,7 @@ impl Actor {
             let version = check.metadata.resource_version.as_deref();
             let patch = status_merge_patch(old, &status, version)?;
             match api
-                .patch_status(&name, &params(), &Patch::Merge(&patch))
+                .patch_status(&name, &patch_params(), &Patch::Merge(&patch))
                 .await
             {
                 Ok(_) => return Ok(()),
@@ -430,13 +427,6 @@ fn decide_mode(mode: Mode) -> decide::Mode {
 
 fn check_name(check: &ReleaseCheck) -> String {
     check.metadata.name.clone().unwrap_or_default()
-}
-
-fn params() -> PatchParams {
-    PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PatchParams::default()
-    }
 }
 
 /// Whether a write lost a race: 409 Conflict, or 422 from a failed JSON Patch `test`.

@@ -3,7 +3,7 @@
 //! carrying the object's `resourceVersion`, so the API server refuses it if the object changed
 //! since it was read. Planning is pure; [`turn_off`] does the reads and the write.
 
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch};
 use serde_json::{Value, json};
 
 use super::FlipOutcome;
@@ -17,8 +17,6 @@ pub const VERSION: &str = "v1beta1";
 /// Kind of the flag object.
 pub const KIND: &str = "FeatureFlag";
 
-/// Field manager named on Ripcord's writes.
-const FIELD_MANAGER: &str = "ripcord";
 /// Reads and patches tried before giving up on a `FeatureFlag` that keeps changing.
 const ATTEMPTS: u32 = 3;
 
@@ -128,11 +126,10 @@ pub(super) async fn turn_off(
                 });
             }
         };
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.to_string()),
-            ..PatchParams::default()
-        };
-        match api.patch(&flag.name, &params, &Patch::Merge(&patch)).await {
+        match api
+            .patch(&flag.name, &crate::patch_params(), &Patch::Merge(&patch))
+            .await
+        {
             Ok(_) => return Ok(FlipOutcome::Done),
             Err(kube::Error::Api(status)) if status.code == 409 => continue,
             Err(e) => return Err(kube_error(e)),

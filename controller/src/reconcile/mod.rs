@@ -18,7 +18,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use ripcord_sidecar::assign::Assignment;
@@ -43,9 +43,6 @@ const RESYNC: Duration = Duration::from_secs(300);
 /// opened a connection to the API server per reconcile, each with its buffers, and the client's
 /// pool kept them: tens of MiB for no gain in speed.
 const RECONCILE_CONCURRENCY: u16 = 16;
-
-/// Field manager of the reconciler's writes.
-const FIELD_MANAGER: &str = "ripcord";
 
 /// What every reconcile shares.
 pub struct Context {
@@ -338,10 +335,7 @@ async fn record_snapshot(
     record: &BaselineSnapshot,
 ) -> Result<()> {
     let checks: Api<ReleaseCheck> = Api::namespaced(client.clone(), namespace);
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PatchParams::default()
-    };
+    let params = crate::patch_params();
     let patch = serde_json::json!({"status": {"baselineSnapshot": record}});
     checks
         .patch_status(check, &params, &Patch::Merge(&patch))
@@ -366,14 +360,11 @@ async fn apply(
     created: &mut Option<String>,
 ) -> Result<()> {
     let checks: Api<ReleaseCheck> = Api::namespaced(client.clone(), namespace);
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PatchParams::default()
-    };
+    let params = crate::patch_params();
     match write {
         Write::CreateCheck(check) => {
             let name = check.name_any();
-            match checks.create(&PostParams::default(), &check).await {
+            match checks.create(&crate::post_params(), &check).await {
                 Ok(stored) => {
                     *created = stored.metadata.resource_version;
                     tracing::info!(release_check = %name, "release detected; ReleaseCheck created")

@@ -14,7 +14,7 @@ use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 
 pub use error::{Error, Result};
-pub use patch::{DeploymentPatch, FIELD_MANAGER, JSON_PATCH_CONTENT_TYPE};
+pub use patch::{DeploymentPatch, JSON_PATCH_CONTENT_TYPE};
 
 use crate::ops::metrics::ActionKind;
 use crate::release::{Entry, History, Revision, without_hash};

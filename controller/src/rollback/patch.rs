@@ -4,13 +4,10 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{Patch, PatchOperation, TestOperation};
 
 use super::{Error, Result};
+use crate::FIELD_MANAGER;
 
 /// Content type of every request planned here: a JSON Patch (RFC 6902).
 pub const JSON_PATCH_CONTENT_TYPE: &str = "application/json-patch+json";
-
-/// Field manager named in every request, so `managedFields` (and a GitOps tool's diff) show
-/// that Ripcord made the change.
-pub const FIELD_MANAGER: &str = "ripcord";
 
 /// A JSON Patch of one Deployment, guarded by the resourceVersion it was planned against.
 ///

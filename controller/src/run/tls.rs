@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch};
 
 use crate::tls::{ServingCert, generate};
 
@@ -63,7 +63,7 @@ pub(super) async fn from_secret(
             "data": encoded,
         });
         match api
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(name, &crate::patch_params(), &Patch::Merge(&patch))
             .await
         {
             Ok(_) => {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Preconditions};
 
 use super::error::{Error, Result};
 
@@ -96,7 +96,7 @@ impl Store {
     pub async fn create(&self, namespace: &str, check: &str, json: String) -> Result<String> {
         let object = config_map(&self.home, namespace, check, json);
         let name = object.metadata.name.clone().unwrap_or_default();
-        match self.api.create(&PostParams::default(), &object).await {
+        match self.api.create(&crate::post_params(), &object).await {
             Ok(_) => Ok(name),
             Err(kube::Error::Api(status)) if status.code == 409 => Ok(name),
             Err(source) => Err(Error::Kube {

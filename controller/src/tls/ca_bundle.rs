@@ -6,12 +6,9 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation, TestOperation};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-use kube::api::{Api, PatchParams};
+use kube::api::Api;
 
 use super::error::{Error, Result};
-
-/// Field manager named on the patch.
-const FIELD_MANAGER: &str = "ripcord-controller";
 
 /// The patch that puts `ca_pem` in each webhook's `clientConfig.caBundle`, or `None` when every
 /// webhook already carries it. Each change is guarded by a `test` of the webhook's name, so a
@@ -57,9 +54,12 @@ pub async fn apply_ca_bundle(client: kube::Client, name: &str, ca_pem: &[u8]) ->
     let Some(patch) = ca_bundle_patch(&config, ca_pem) else {
         return Ok(false);
     };
-    let params = PatchParams::apply(FIELD_MANAGER);
-    api.patch(name, &params, &kube::api::Patch::<()>::Json(patch))
-        .await
-        .map_err(kube_error)?;
+    api.patch(
+        name,
+        &crate::patch_params(),
+        &kube::api::Patch::<()>::Json(patch),
+    )
+    .await
+    .map_err(kube_error)?;
     Ok(true)
 }

@@ -47,6 +47,17 @@ impl<'a> Report<'a> {
         Some(summarise(times).fired_share / hours)
     }
 
+    /// A/A releases of `policy` on `watch` at traffic `t`: how many raised an alarm, of how many.
+    pub fn false_alarm_count(
+        &self,
+        t: usize,
+        watch: &str,
+        policy: PolicyKind,
+    ) -> Option<(usize, usize)> {
+        let times = self.groups.get(&(t, None, watch.to_string(), policy))?;
+        Some((times.iter().filter(|t| t.is_some()).count(), times.len()))
+    }
+
     /// Detection summary of `policy` on `watch` in scenario `s` at traffic `t`.
     pub fn detection(
         &self,

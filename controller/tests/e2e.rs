@@ -8,9 +8,11 @@
 //! `cargo test -p ripcord-controller --test e2e -- --ignored --nocapture`. Without a reachable
 //! cluster it fails within seconds, saying so. When a wait times out it prints what a person
 //! would look at (the ReleaseChecks, the pods, the Events, the controller's and the sidecars'
-//! logs) before failing.
+//! logs) before failing. The suite's own cluster steps (applying the CRDs, the caBundle wait, the
+//! diagnostics) also run, unignored, against the fake API server.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::Command;
@@ -187,10 +189,15 @@ where
     Fut: Future<Output = Result<bool, String>>,
 {
     let started = Instant::now();
+    let mut told = Duration::ZERO;
     loop {
         let failure = match check().await {
             Ok(true) => break,
             Ok(false) if started.elapsed() < timeout => {
+                if started.elapsed() >= told + Duration::from_secs(30) {
+                    told = started.elapsed();
+                    println!("still waiting for {what} after {told:.0?}");
+                }
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 continue;
             }
@@ -323,6 +330,37 @@ async fn assert_injected(client: &kube::Client) {
     }
 }
 
+/// One line on where a ReleaseCheck stands, printed as it changes while the test waits.
+fn progress(check: &ReleaseCheck) -> String {
+    let Some(status) = &check.status else {
+        return "created, no status yet".to_string();
+    };
+    let snapshot = status.baseline_snapshot.as_ref().map_or_else(
+        || "none yet".to_string(),
+        |s| {
+            format!(
+                "{} s from {}/{} pods{}",
+                s.observations,
+                s.pods_answered,
+                s.pods_asked,
+                s.message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
+            )
+        },
+    );
+    format!(
+        "phase {:?}, verdict {:?} ({}), baseline snapshot {snapshot}",
+        status.phase,
+        status.verdict,
+        status
+            .verdict_detail
+            .as_ref()
+            .map_or("", |d| d.reason.as_str())
+    )
+}
+
 /// Why waiting for the rollback can stop early: the check settled some other way.
 fn rolled_back(check: Option<ReleaseCheck>) -> Result<bool, String> {
     let Some(status) = check.and_then(|c| c.status) else {
@@ -376,13 +414,26 @@ async fn a_regressing_release_is_rolled_back_with_evidence() {
         .expect("v2 released");
 
     let checks: Api<ReleaseCheck> = Api::namespaced(client.clone(), APP_NAMESPACE);
+    let last = std::sync::Mutex::new(String::new());
     wait_for(
         &client,
         "ReleaseCheck demo-2 rolled back",
         Duration::from_secs(300),
         || {
             let checks = checks.clone();
-            async move { rolled_back(checks.get_opt(CHECK).await.ok().flatten()) }
+            let last = &last;
+            async move {
+                let check = checks.get_opt(CHECK).await.ok().flatten();
+                if let Some(check) = &check {
+                    let now = progress(check);
+                    let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+                    if *last != now {
+                        println!("  {CHECK} after {:.0?}: {now}", released.elapsed());
+                        *last = now;
+                    }
+                }
+                rolled_back(check)
+            }
         },
     )
     .await;
@@ -463,61 +514,67 @@ async fn a_regressing_release_is_rolled_back_with_evidence() {
     .await;
 }
 
-/// Prints what a person would look at when the test fails: the ReleaseChecks, the demo's
-/// Deployment and pods, the Events of both namespaces, and the tails of the controller's and
-/// the sidecars' logs. Errors reading any of it are printed, never fatal.
+/// Prints what a person would look at when the test fails.
 async fn diagnose(client: &kube::Client) {
-    println!("\n======== diagnostics ========");
+    println!("{}", diagnostics(client).await);
+}
+
+/// What a person would look at when the test fails: the ReleaseChecks, the demo's Deployment
+/// and pods, the Events of both namespaces, and the tails of the controller's and the sidecars'
+/// logs. An error reading any of it is reported in the text, never fatal.
+async fn diagnostics(client: &kube::Client) -> String {
+    let mut out = String::from("\n======== diagnostics ========\n");
     let checks: Api<ReleaseCheck> = Api::namespaced(client.clone(), APP_NAMESPACE);
     match checks.list(&ListParams::default()).await {
-        Ok(list) if list.items.is_empty() => println!("-- no ReleaseChecks in {APP_NAMESPACE}"),
+        Ok(list) if list.items.is_empty() => {
+            let _ = writeln!(out, "-- no ReleaseChecks in {APP_NAMESPACE}");
+        }
         Ok(list) => {
             for check in list.items {
-                println!(
+                let _ = writeln!(
+                    out,
                     "-- ReleaseCheck {}:\n{}",
                     check.metadata.name.as_deref().unwrap_or("?"),
                     serde_yaml::to_string(&(&check.spec, &check.status)).unwrap_or_default()
                 );
             }
         }
-        Err(err) => println!("-- cannot list ReleaseChecks: {err}"),
+        Err(err) => {
+            let _ = writeln!(out, "-- cannot list ReleaseChecks: {err}");
+        }
     }
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), APP_NAMESPACE);
-    match deployments.get_opt("demo").await {
-        Ok(Some(d)) => println!(
+    let _ = match deployments.get_opt("demo").await {
+        Ok(Some(d)) => writeln!(
+            out,
             "-- Deployment demo: args {:?}, annotations {:?}, status {}",
             template_args(&d),
             d.metadata.annotations.unwrap_or_default(),
             serde_json::to_string(&d.status).unwrap_or_default()
         ),
-        Ok(None) => println!("-- no Deployment demo"),
-        Err(err) => println!("-- cannot read Deployment demo: {err}"),
-    }
-    print_pods(client, APP_NAMESPACE, Some(SIDECAR_CONTAINER)).await;
-    print_pods(client, CONTROLLER_NAMESPACE, Some("controller")).await;
-    print_events(client, APP_NAMESPACE).await;
-    print_events(client, CONTROLLER_NAMESPACE).await;
-    println!("======== end of diagnostics ========\n");
+        Ok(None) => writeln!(out, "-- no Deployment demo"),
+        Err(err) => writeln!(out, "-- cannot read Deployment demo: {err}"),
+    };
+    pods(&mut out, client, APP_NAMESPACE, SIDECAR_CONTAINER).await;
+    pods(&mut out, client, CONTROLLER_NAMESPACE, "controller").await;
+    events(&mut out, client, APP_NAMESPACE).await;
+    events(&mut out, client, CONTROLLER_NAMESPACE).await;
+    out.push_str("======== end of diagnostics ========\n");
+    out
 }
 
-async fn print_pods(client: &kube::Client, namespace: &str, log_container: Option<&str>) {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let listed = match pods.list(&ListParams::default()).await {
+/// Each pod of `namespace` with its revision, phase and container states, then the log tail
+/// of `log_container` in every pod that runs it.
+async fn pods(out: &mut String, client: &kube::Client, namespace: &str, log_container: &str) {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let listed = match api.list(&ListParams::default()).await {
         Ok(list) => list.items,
         Err(err) => {
-            println!("-- cannot list pods in {namespace}: {err}");
+            let _ = writeln!(out, "-- cannot list pods in {namespace}: {err}");
             return;
         }
     };
     for pod in &listed {
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let hash = pod
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get("pod-template-hash"))
-            .cloned()
-            .unwrap_or_default();
         let status = pod.status.clone().unwrap_or_default();
         let containers: Vec<String> = status
             .init_container_statuses
@@ -529,11 +586,8 @@ async fn print_pods(client: &kube::Client, namespace: &str, log_container: Optio
                     if let Some(w) = &s.waiting {
                         format!("waiting {}", w.reason.as_deref().unwrap_or(""))
                     } else if let Some(t) = &s.terminated {
-                        format!(
-                            "terminated {} ({})",
-                            t.reason.as_deref().unwrap_or(""),
-                            t.exit_code
-                        )
+                        let reason = t.reason.as_deref().unwrap_or("");
+                        format!("terminated {reason} ({})", t.exit_code)
                     } else {
                         "running".to_string()
                     }
@@ -544,45 +598,57 @@ async fn print_pods(client: &kube::Client, namespace: &str, log_container: Optio
                 )
             })
             .collect();
-        println!(
-            "-- pod {namespace}/{name} hash={hash} phase={} ip={} injected={} [{}]",
+        let _ = writeln!(
+            out,
+            "-- pod {namespace}/{} hash={} phase={} ip={} injected={} [{}]",
+            pod.metadata.name.as_deref().unwrap_or("?"),
+            pod.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("pod-template-hash"))
+                .map_or("-", String::as_str),
             status.phase.as_deref().unwrap_or("?"),
             status.pod_ip.as_deref().unwrap_or("-"),
             injected(pod),
             containers.join("; ")
         );
     }
-    let Some(container) = log_container else {
-        return;
-    };
-    for pod in listed.iter().filter(|p| {
-        p.spec.as_ref().is_some_and(|s| {
+    let runs_it = |pod: &&Pod| {
+        pod.spec.as_ref().is_some_and(|s| {
             s.init_containers
                 .iter()
                 .flatten()
                 .chain(&s.containers)
-                .any(|c| c.name == container)
+                .any(|c| c.name == log_container)
         })
-    }) {
+    };
+    for pod in listed.iter().filter(runs_it) {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let params = LogParams {
-            container: Some(container.to_string()),
+            container: Some(log_container.to_string()),
             tail_lines: Some(40),
             ..LogParams::default()
         };
-        match pods.logs(&name, &params).await {
-            Ok(text) => println!("-- last log lines of {namespace}/{name} {container}:\n{text}"),
-            Err(err) => println!("-- cannot read the log of {namespace}/{name} {container}: {err}"),
-        }
+        let _ = match api.logs(&name, &params).await {
+            Ok(text) => writeln!(
+                out,
+                "-- log of {namespace}/{name} {log_container} (last 40 lines):\n{text}"
+            ),
+            Err(err) => writeln!(
+                out,
+                "-- log of {namespace}/{name} {log_container}: cannot read it: {err}"
+            ),
+        };
     }
 }
 
-async fn print_events(client: &kube::Client, namespace: &str) {
-    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
-    let mut listed = match events.list(&ListParams::default()).await {
+/// The latest 40 Events of `namespace`, oldest first.
+async fn events(out: &mut String, client: &kube::Client, namespace: &str) {
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let mut listed = match api.list(&ListParams::default()).await {
         Ok(list) => list.items,
         Err(err) => {
-            println!("-- cannot list Events in {namespace}: {err}");
+            let _ = writeln!(out, "-- cannot list Events in {namespace}: {err}");
             return;
         }
     };
@@ -595,9 +661,14 @@ async fn print_events(client: &kube::Client, namespace: &str) {
     };
     listed.sort_by_key(|e| at(e));
     let skip = listed.len().saturating_sub(40);
-    println!("-- Events in {namespace} (last {}):", listed.len() - skip);
+    let _ = writeln!(
+        out,
+        "-- Events in {namespace} (latest {}):",
+        listed.len() - skip
+    );
     for event in listed.iter().skip(skip) {
-        println!(
+        let _ = writeln!(
+            out,
             "   {} {} {}/{}: {}",
             event.type_.as_deref().unwrap_or(""),
             event.reason.as_deref().unwrap_or(""),
@@ -605,5 +676,94 @@ async fn print_events(client: &kube::Client, namespace: &str) {
             event.involved_object.name.as_deref().unwrap_or(""),
             event.message.as_deref().unwrap_or("")
         );
+    }
+}
+
+/// The suite's own pieces that need no cluster, against the stateful fake API server: the CRDs
+/// apply, the caBundle wait sees a filled webhook, and the diagnostics report what is there
+/// (and what could not be read) without failing.
+#[tokio::test]
+async fn the_suites_cluster_steps_work_against_a_fake_api_server() {
+    let server = ripcord_fake_apiserver::FakeApiServer::start()
+        .await
+        .expect("fake API server");
+    let client = server.client().expect("a client");
+    apply_crds(&client).await;
+    let crds = server.list("apiextensions.k8s.io/v1", "customresourcedefinitions", None);
+    assert_eq!(crds.len(), 1, "the chart's one CRD was applied");
+
+    server
+        .insert(serde_json::json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": CONTROLLER},
+            "webhooks": [{"name": "inject.ripcord.dev", "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",
+                "clientConfig": {"caBundle": "Y2E=",
+                    "service": {"name": CONTROLLER, "namespace": CONTROLLER_NAMESPACE}}}]
+        }))
+        .expect("webhook stored");
+    tokio::time::timeout(Duration::from_secs(10), wait_for_ca_bundle(&client))
+        .await
+        .expect("a filled caBundle is seen at once");
+
+    let empty = diagnostics(&client).await;
+    assert!(
+        empty.contains("-- no ReleaseChecks in ripcord-e2e"),
+        "{empty}"
+    );
+    assert!(empty.contains("-- no Deployment demo"), "{empty}");
+
+    let mut v2 = serde_json::to_value(demo_deployment("regressed")).expect("JSON");
+    v2["metadata"]["annotations"] = serde_json::json!({"ripcord.dev/release-check": CHECK});
+    server.insert(v2).expect("deployment stored");
+    server
+        .insert(serde_json::json!({
+            "apiVersion": "ripcord.dev/v1alpha1", "kind": "ReleaseCheck",
+            "metadata": {"name": CHECK, "namespace": APP_NAMESPACE},
+            "spec": {"deployment": "demo", "revision": 2, "templateHash": "h2",
+                "policy": {"onRegression": ["rollback"], "mode": "act",
+                    "watch": ripcord_sidecar::demo::DEMO_SPEC, "watchForSeconds": 600}},
+            "status": {"phase": "Watching", "verdict": "inconclusive"}
+        }))
+        .expect("check stored");
+    server
+        .insert(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "demo-h2-a", "namespace": APP_NAMESPACE,
+                "labels": {"app": "demo", "pod-template-hash": "h2"}},
+            "spec": {"initContainers": [{"name": SIDECAR_CONTAINER, "restartPolicy": "Always"}],
+                "containers": [{"name": "app"}]},
+            "status": {"phase": "Running", "podIP": "10.244.0.7",
+                "initContainerStatuses": [{"name": SIDECAR_CONTAINER, "ready": false,
+                    "restartCount": 0, "image": "i", "imageID": "",
+                    "state": {"running": {}}}],
+                "containerStatuses": [{"name": "app", "ready": false, "restartCount": 3,
+                    "image": "i", "imageID": "",
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}
+        }))
+        .expect("pod stored");
+    server
+        .insert(serde_json::json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": "demo.1", "namespace": APP_NAMESPACE},
+            "involvedObject": {"kind": "Deployment", "name": "demo", "namespace": APP_NAMESPACE},
+            "reason": "RegressionDetected", "type": "Warning", "message": "revision 2 regressed"
+        }))
+        .expect("event stored");
+
+    let found = diagnostics(&client).await;
+    println!("{found}");
+    for expected in [
+        "-- ReleaseCheck demo-2:",
+        "phase: Watching",
+        "-- Deployment demo: args [\"demo-app\", \"--version\", \"regressed\"",
+        "\"ripcord.dev/release-check\": \"demo-2\"",
+        "-- pod ripcord-e2e/demo-h2-a hash=h2 phase=Running ip=10.244.0.7 injected=true",
+        "app waiting CrashLoopBackOff ready=false restarts=3",
+        "-- log of ripcord-e2e/demo-h2-a ripcord-sidecar",
+        "Warning RegressionDetected Deployment/demo: revision 2 regressed",
+    ] {
+        assert!(found.contains(expected), "no {expected:?} in:\n{found}");
     }
 }

@@ -1075,7 +1075,7 @@ async fn the_ca_bundle_patch_touches_only_ca_bundles_and_fails_on_a_reordered_li
     world.server.insert(config).expect("stored");
     let before = world.server.get(&webhook_key()).expect("stored");
     world.server.clear_requests();
-    let ca = ripcord_controller::tls::generate("ripcord")
+    let ca = ripcord_controller::tls::generate(ripcord_controller::tls::SERVICE_NAME, "ripcord")
         .expect("a CA")
         .ca_pem;
 
@@ -1313,7 +1313,9 @@ async fn run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_c
         })
         .expect("the chart's empty Secret");
     // Another replica fills the Secret between this one's read and its write.
-    let theirs = ripcord_controller::tls::generate("ripcord").expect("their certificate");
+    let theirs =
+        ripcord_controller::tls::generate(ripcord_controller::tls::SERVICE_NAME, "ripcord")
+            .expect("their certificate");
     let their_ca = theirs.ca_pem.clone();
     world.server.write_as_other_before_next(
         Method::PATCH,

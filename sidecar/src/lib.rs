@@ -17,7 +17,8 @@
 //!   scrape, judge and report,
 //! - [`watch`] is the standalone mode: compare two URLs, act locally on a regression,
 //! - [`demo`] runs two built-in services and the watch on them, end to end,
-//! - [`footprint`] measures the sidecar's own memory, CPU and per-tick time.
+//! - [`footprint`] measures the sidecar's own memory, CPU and per-tick time,
+//! - [`shutdown`] is the signal (SIGTERM, Ctrl-C) that stops the long-running commands.
 
 pub mod assign;
 pub mod baseline;
@@ -32,6 +33,7 @@ pub mod run;
 pub mod scrape;
 pub mod selector;
 pub mod serve;
+pub mod shutdown;
 pub mod sim;
 pub mod spec;
 pub mod stats;

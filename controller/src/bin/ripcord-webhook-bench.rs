@@ -77,7 +77,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let bodies = Arc::new(bodies);
 
-    let pki = generate(NAMESPACE).context("generating the webhook's certificates")?;
+    let pki = generate(SERVICE_NAME, NAMESPACE).context("generating the webhook's certificates")?;
     let acceptor =
         ServingCert::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes())?.acceptor()?;
     let config = InjectConfig::new(

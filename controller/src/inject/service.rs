@@ -281,7 +281,7 @@ mod tests {
         use hyper_util::rt::TokioIo;
         use rustls::pki_types::ServerName;
 
-        let pki = crate::tls::generate("ripcord").expect("generated");
+        let pki = crate::tls::generate(crate::tls::SERVICE_NAME, "ripcord").expect("generated");
         let acceptor =
             crate::tls::ServingCert::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes())
                 .expect("usable")

@@ -48,7 +48,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let client = kube::Client::try_default().await.map_err(Error::Client)?;
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        ripcord_sidecar::shutdown::signal().await;
         tracing::info!("shutting down");
         let _ = stop.send(true);
     });
@@ -73,7 +73,9 @@ pub async fn run_with(
     );
 
     let certificate = match args.tls_mode {
-        TlsMode::Controller => tls::from_secret(&client, &namespace, &args.tls_secret).await?,
+        TlsMode::Controller => {
+            tls::from_secret(&client, &namespace, &args.tls_secret, &args.service_name).await?
+        }
         TlsMode::CertManager => tls::from_dir(&args.tls_dir)?,
     };
     if args.tls_mode == TlsMode::Controller {
@@ -310,21 +312,4 @@ fn shutdown_future(
     }
     .boxed()
     .shared()
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = ctrl_c.await;
 }

@@ -33,11 +33,13 @@ pub(super) struct Certificate {
     pub(super) ca_pem: String,
 }
 
-/// The shared certificate from Secret `namespace/name`, generating it when the Secret is empty.
+/// The shared certificate from Secret `namespace/name`, generating it (for Service `service`)
+/// when the Secret is empty.
 pub(super) async fn from_secret(
     client: &kube::Client,
     namespace: &str,
     name: &str,
+    service: &str,
 ) -> Result<Certificate> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     for _ in 0..ATTEMPTS {
@@ -48,7 +50,7 @@ pub(super) async fn from_secret(
         if let Some(found) = stored(&secret)? {
             return Ok(found);
         }
-        let generated = generate(namespace)?;
+        let generated = generate(service, namespace)?;
         let data = BTreeMap::from([
             (CERT_KEY, generated.cert_pem.as_bytes()),
             (KEY_KEY, generated.key_pem.as_bytes()),

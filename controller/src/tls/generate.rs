@@ -10,7 +10,8 @@ use rcgen::{
 
 use super::error::{Error, Result};
 
-/// Name of the controller's Service, which the serving certificate names.
+/// The controller's Service name as the chart installs it under release name `ripcord` (the
+/// `--service-name` default).
 pub const SERVICE_NAME: &str = "ripcord-controller";
 
 /// How long the generated CA is valid.
@@ -53,8 +54,9 @@ pub fn dns_names(service: &str, namespace: &str) -> Vec<String> {
     ]
 }
 
-/// Generates a CA and a serving certificate for [`SERVICE_NAME`] in `namespace`.
-pub fn generate(namespace: &str) -> Result<Generated> {
+/// Generates a CA and a serving certificate for Service `service` in `namespace` (the names
+/// the API server and the sidecars dial: see [`dns_names`]).
+pub fn generate(service: &str, namespace: &str) -> Result<Generated> {
     let now = SystemTime::now();
     let not_before = now.checked_sub(CLOCK_SKEW).unwrap_or(now);
 
@@ -70,7 +72,7 @@ pub fn generate(namespace: &str) -> Result<Generated> {
     let ca_key_pem = ca_key.serialize_pem();
     let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(generate_error("CA"))?;
 
-    let names = dns_names(SERVICE_NAME, namespace);
+    let names = dns_names(service, namespace);
     let mut params =
         CertificateParams::new(names.clone()).map_err(generate_error("serving certificate"))?;
     params

@@ -61,8 +61,30 @@ async fn handshake(acceptor: TlsAcceptor, ca_pem: &str, name: &str) -> std::io::
 }
 
 #[tokio::test]
+async fn the_certificate_names_the_service_it_was_generated_for() {
+    let pki = generate("edge-ripcord-controller", "ops").expect("generated");
+    let serving =
+        ServingCert::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).expect("usable");
+    let acceptor = serving.acceptor().expect("acceptor");
+    let pong = handshake(
+        acceptor.clone(),
+        &pki.ca_pem,
+        "edge-ripcord-controller.ops.svc",
+    )
+    .await
+    .expect("the named Service's address is accepted");
+    assert_eq!(pong, "pong");
+    assert!(
+        handshake(acceptor, &pki.ca_pem, "ripcord-controller.ops.svc")
+            .await
+            .is_err(),
+        "the default Service name is not in a certificate for another one"
+    );
+}
+
+#[tokio::test]
 async fn a_client_trusting_the_generated_ca_reaches_the_service_names() {
-    let pki = generate("ripcord").expect("generated");
+    let pki = generate(SERVICE_NAME, "ripcord").expect("generated");
     let serving =
         ServingCert::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).expect("usable");
     let acceptor = serving.acceptor().expect("acceptor");
@@ -79,8 +101,8 @@ async fn a_client_trusting_the_generated_ca_reaches_the_service_names() {
 
 #[tokio::test]
 async fn other_names_and_other_cas_are_refused() {
-    let pki = generate("ripcord").expect("generated");
-    let other = generate("ripcord").expect("generated");
+    let pki = generate(SERVICE_NAME, "ripcord").expect("generated");
+    let other = generate(SERVICE_NAME, "ripcord").expect("generated");
     let acceptor = ServingCert::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes())
         .expect("usable")
         .acceptor()
@@ -104,8 +126,8 @@ async fn other_names_and_other_cas_are_refused() {
 
 #[test]
 fn a_key_of_another_certificate_is_refused() {
-    let pki = generate("ripcord").expect("generated");
-    let other = generate("ripcord").expect("generated");
+    let pki = generate(SERVICE_NAME, "ripcord").expect("generated");
+    let other = generate(SERVICE_NAME, "ripcord").expect("generated");
     let error = ServingCert::from_pem(pki.cert_pem.as_bytes(), other.key_pem.as_bytes())
         .expect_err("mismatched");
     assert!(matches!(error, Error::Rustls(_)), "{error}");
@@ -125,7 +147,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
 async fn files_are_reloaded_when_they_change_and_kept_when_broken() {
     let dir = scratch("reload");
     let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
-    let first = generate("ripcord").expect("generated");
+    let first = generate(SERVICE_NAME, "ripcord").expect("generated");
     std::fs::write(&cert, &first.cert_pem).expect("write");
     std::fs::write(&key, &first.key_pem).expect("write");
     let serving = ServingCert::from_files(&cert, &key).expect("loaded");
@@ -133,7 +155,7 @@ async fn files_are_reloaded_when_they_change_and_kept_when_broken() {
     let name = "ripcord-controller.ripcord.svc";
     assert!(!serving.reload().expect("unchanged files reload"));
 
-    let second = generate("ripcord").expect("generated");
+    let second = generate(SERVICE_NAME, "ripcord").expect("generated");
     std::fs::write(&cert, &second.cert_pem).expect("write");
     std::fs::write(&key, &second.key_pem).expect("write");
     assert!(serving.reload().expect("renewed files reload"));
@@ -182,7 +204,7 @@ fn webhook_configuration() -> (serde_json::Value, MutatingWebhookConfiguration) 
 #[test]
 fn the_ca_bundle_patch_sets_every_webhook_once() {
     let (mut json, config) = webhook_configuration();
-    let ca = generate("ripcord").expect("generated").ca_pem;
+    let ca = generate(SERVICE_NAME, "ripcord").expect("generated").ca_pem;
     let patch = ca_bundle_patch(&config, ca.as_bytes()).expect("both webhooks need the CA");
     json_patch::patch(&mut json, &patch).expect("the patch applies");
     let patched: MutatingWebhookConfiguration = serde_json::from_value(json).expect("still valid");
@@ -262,7 +284,7 @@ fn mock_api(seen: Seen) -> kube::Client {
 async fn apply_reads_then_patches_once() {
     let seen = Seen::default();
     let client = mock_api(seen.clone());
-    let ca = generate("ripcord").expect("generated").ca_pem;
+    let ca = generate(SERVICE_NAME, "ripcord").expect("generated").ca_pem;
     assert!(
         apply_ca_bundle(client.clone(), "ripcord", ca.as_bytes())
             .await

@@ -43,7 +43,7 @@ pub fn run_blocking(args: &AppArgs) -> std::io::Result<()> {
         .block_on(run(args))
 }
 
-/// Runs the app until the process is stopped.
+/// Runs the app until SIGTERM or Ctrl-C.
 pub async fn run(args: &AppArgs) -> std::io::Result<()> {
     let behaviour = match args.version {
         Version::Healthy => HEALTHY,
@@ -58,9 +58,15 @@ pub async fn run(args: &AppArgs) -> std::io::Result<()> {
     let period = Duration::from_secs_f64(1.0 / f64::from(args.rate.max(1)));
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let stop = crate::shutdown::signal();
+    tokio::pin!(stop);
     loop {
-        ticks.tick().await;
-        service.checkout();
+        tokio::select! {
+            _ = ticks.tick() => {
+                service.checkout();
+            }
+            () = &mut stop => return Ok(()),
+        }
     }
 }
 

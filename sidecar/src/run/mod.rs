@@ -269,13 +269,6 @@ impl Running {
             let _ = task.await;
         }
     }
-
-    /// Waits until the loop ends (it ends only when stopped).
-    async fn wait(mut self) {
-        for task in self.tasks.drain(..) {
-            let _ = task.await;
-        }
-    }
 }
 
 /// Starts the sidecar on the current tokio runtime: the HTTP surface on `args.listen` (port 0
@@ -338,8 +331,8 @@ async fn until(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-/// Runs `ripcord-sidecar run` until the process is stopped: logs to stderr at the level of
-/// `RUST_LOG` (default `info`), changeable through the loopback-only admin route.
+/// Runs `ripcord-sidecar run` until SIGTERM or Ctrl-C, then stops its tasks: logs to stderr at
+/// the level of `RUST_LOG` (default `info`), changeable through the loopback-only admin route.
 pub fn run(args: &RunArgs) -> Result<()> {
     let log_level = install_logging();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -349,13 +342,16 @@ pub fn run(args: &RunArgs) -> Result<()> {
     runtime.block_on(async {
         let running = start_with(args, log_level).await?;
         tracing::info!(addr = %running.addr(), target = %args.target, "sidecar running");
-        running.wait().await;
+        crate::shutdown::signal().await;
+        tracing::info!("stopping on signal");
+        running.stop().await;
         Ok(())
     })
 }
 
 /// Installs the stderr log subscriber behind a reloadable filter and returns its control (a
-/// remembered level only, when a subscriber is already installed).
+/// remembered level only, when a subscriber is already installed). One JSON object per line,
+/// like the controller's, so `kubectl logs` shows no colour codes and log shippers read fields.
 fn install_logging() -> Box<dyn LogLevelControl> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -363,7 +359,11 @@ fn install_logging() -> Box<dyn LogLevelControl> {
     let (layer, handle) = reload::Layer::new(filter);
     let installed = tracing_subscriber::registry()
         .with(layer)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(std::io::stderr),
+        )
         .try_init();
     match installed {
         Ok(()) => Box::new(handle),

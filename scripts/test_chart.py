@@ -363,6 +363,13 @@ def test_the_controller_command_line_and_probes() -> None:
     assert one(objects, "Service")["metadata"]["name"] == "ripcord-controller"
 
 
+def test_the_sidecar_pull_policy_is_passed_only_when_set() -> None:
+    args = controller(render(CONTROLLER_MODE))["args"]
+    assert not any(arg.startswith("--sidecar-image-pull-policy") for arg in args), args
+    args = controller(render({"sidecar": {"image": {"pullPolicy": "Never"}}}))["args"]
+    assert "--sidecar-image-pull-policy=Never" in args, args
+
+
 def test_credentials_are_mounted_read_only_and_never_from_the_workload() -> None:
     objects = render(EVERY_OPTION)
     container = controller(objects)

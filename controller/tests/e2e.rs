@@ -136,6 +136,7 @@ fn helm_install() {
         .args(["--set", "image.pullPolicy=IfNotPresent"])
         .args(["--set", &format!("sidecar.image.repository={sidecar_repo}")])
         .args(["--set", &format!("sidecar.image.tag={sidecar_tag}")])
+        .args(["--set", "sidecar.image.pullPolicy=IfNotPresent"])
         .args(["--set", "logLevel=info\\,ripcord_controller=debug"])
         .status()
         .unwrap_or_else(|err| panic!("cannot run helm ({err}); is it on the PATH?"));

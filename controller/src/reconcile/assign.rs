@@ -26,7 +26,8 @@ pub struct AssignSettings {
 
 /// The assignment of `pod` in `release` (created at `released_at_ms`), given the pods of the
 /// release's namespace. A pod of the current revision is a canary whose peers are the previous
-/// revision's live pods; a pod of the previous revision is a baseline; any other pod is idle.
+/// revision's live pods; a pod of the previous revision is a baseline; any other pod is idle,
+/// and so is every pod when the current revision is an earlier one brought back.
 pub fn assign(
     pod: &CompactPod,
     release: &Release,
@@ -37,6 +38,11 @@ pub fn assign(
     let Some(hash) = template_hash(pod) else {
         return Assignment::idle();
     };
+    if !release.current.earlier_numbers.is_empty() {
+        // A ReplicaSet brought back (a rollback, `kubectl rollout undo`) is no release: no
+        // check is opened for it, so nobody is judged against anybody.
+        return Assignment::idle();
+    }
     let previous = release.previous.as_ref();
     let role = if hash == release.current.hash && previous.is_some() {
         Role::Canary
@@ -202,6 +208,30 @@ mod tests {
         assert!(baseline.release.is_none() && baseline.baseline.peers.is_empty());
         let ancient = assign(&pods[5], &release(), None, &pods, &settings);
         assert_eq!(ancient, Assignment::idle());
+    }
+
+    #[test]
+    fn after_a_rollback_nobody_is_a_canary_for_a_check_that_is_never_opened() {
+        let fixture = load("rolled-back.yaml");
+        let release = detect(&fixture.deployment, &fixture.replica_sets)
+            .expect("valid")
+            .expect("a release");
+        assert!(
+            !release.current.earlier_numbers.is_empty(),
+            "a reused ReplicaSet"
+        );
+        let previous = release
+            .previous
+            .as_ref()
+            .expect("the failed revision")
+            .hash
+            .clone();
+        let settings = AssignSettings::default();
+        for hash in [release.current.hash.clone(), previous] {
+            let pods = vec![pod("checkout-x", &hash, "10.0.0.40", "Running", false)];
+            let assignment = assign(&pods[0], &release, Some(7), &pods, &settings);
+            assert_eq!(assignment, Assignment::idle(), "pod of {hash}");
+        }
     }
 
     #[test]

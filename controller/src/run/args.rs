@@ -38,6 +38,14 @@ pub struct RunArgs {
     /// Image of the sidecar the webhook injects.
     #[arg(long, env = "RIPCORD_SIDECAR_IMAGE")]
     pub sidecar_image: String,
+    /// `imagePullPolicy` of the injected sidecar; unset leaves Kubernetes' default (`Always`
+    /// for a `:latest` or untagged image, else `IfNotPresent`).
+    #[arg(
+        long,
+        env = "RIPCORD_SIDECAR_IMAGE_PULL_POLICY",
+        value_parser = ["Always", "IfNotPresent", "Never"]
+    )]
+    pub sidecar_image_pull_policy: Option<String>,
     /// Requests and limits of the injected sidecar, as the JSON of a Kubernetes
     /// `ResourceRequirements`; empty keeps the built-in defaults.
     #[arg(long, env = "RIPCORD_SIDECAR_RESOURCES", default_value = "")]

@@ -194,6 +194,7 @@ fn actor(client: &kube::Client, args: &RunArgs, metrics: &Arc<Metrics>) -> Resul
 fn inject_config(args: &RunArgs, namespace: &str, ca_pem: &str) -> Result<InjectConfig> {
     let mut config = InjectConfig::new(&args.sidecar_image, namespace, ca_pem);
     config.native_sidecars = args.native_sidecars;
+    config.image_pull_policy = args.sidecar_image_pull_policy.clone();
     config.controller_url = controller_url(args, namespace);
     if !args.sidecar_resources.trim().is_empty() {
         config.resources =
@@ -312,4 +313,56 @@ fn shutdown_future(
     }
     .boxed()
     .shared()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn args(extra: &[&str]) -> RunArgs {
+        let mut all = vec!["test", "--sidecar-image", "ripcord-sidecar:test"];
+        all.extend_from_slice(extra);
+        Cli::try_parse_from(all).expect("valid arguments").run
+    }
+
+    #[test]
+    fn the_injected_sidecar_follows_the_flags() {
+        let config = inject_config(&args(&[]), "ops", "CA").expect("a config");
+        assert_eq!(config.image_pull_policy, None, "Kubernetes' default");
+        assert_eq!(
+            config.controller_url,
+            "https://ripcord-controller.ops.svc:8443"
+        );
+        let config = inject_config(
+            &args(&[
+                "--sidecar-image-pull-policy",
+                "IfNotPresent",
+                "--service-name",
+                "edge-ripcord-controller",
+            ]),
+            "ops",
+            "CA",
+        )
+        .expect("a config");
+        assert_eq!(config.image_pull_policy.as_deref(), Some("IfNotPresent"));
+        assert_eq!(
+            config.controller_url,
+            "https://edge-ripcord-controller.ops.svc:8443"
+        );
+    }
+
+    #[test]
+    fn an_unknown_pull_policy_is_refused_by_name() {
+        let mut all = vec!["test", "--sidecar-image", "x"];
+        all.extend(["--sidecar-image-pull-policy", "Sometimes"]);
+        let err = Cli::try_parse_from(all).err().expect("refused");
+        assert!(err.to_string().contains("Sometimes"), "{err}");
+    }
 }

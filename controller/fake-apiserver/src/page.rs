@@ -2,6 +2,8 @@
 //! holds at most `limit` objects, and a `continue` token names the list's resourceVersion and
 //! the last key served, so later pages show the collection as it was when the list began.
 
+use std::collections::HashMap;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
@@ -55,6 +57,33 @@ impl Continue {
     pub(crate) fn is_before(&self, key: &ObjectKey) -> bool {
         (key.namespace.as_deref(), key.name.as_str()) > (self.namespace.as_deref(), &*self.name)
     }
+}
+
+/// The `limit` and `continue` of a list request; `400 BadRequest` for a limit that is not a
+/// number, a malformed token, or a token with a `resourceVersion`, as the API server answers.
+pub(crate) fn params(
+    query: &HashMap<String, String>,
+) -> Result<(Option<usize>, Option<Continue>), ApiError> {
+    let limit = match query.get("limit").map(String::as_str) {
+        None | Some("") | Some("0") => None,
+        Some(text) => Some(text.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!("limit {text:?} is not a non-negative number"))
+        })?),
+    };
+    let resume = match query.get("continue").filter(|token| !token.is_empty()) {
+        None => None,
+        Some(token) => Some(Continue::decode(token)?),
+    };
+    if resume.is_some()
+        && query
+            .get("resourceVersion")
+            .is_some_and(|rv| !rv.is_empty() && rv != "0")
+    {
+        return Err(ApiError::bad_request(
+            "specifying resource version is not allowed when using continue",
+        ));
+    }
+    Ok((limit, resume))
 }
 
 /// The `410 Gone` of a continue token whose list can no longer be shown as it was.

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::kinds;
 use crate::log::LoggedRequest;
 use crate::ownership;
-use crate::page::{self, Continue};
+use crate::page;
 use crate::patch::{self, PatchKind};
 use crate::path::{self, ResourcePath};
 use crate::select::Selector;
@@ -308,25 +308,7 @@ fn list(
     query: &HashMap<String, String>,
 ) -> Result<Response<Body>, ApiError> {
     let (labels, fields) = selectors(query)?;
-    let limit = match query.get("limit").map(String::as_str) {
-        None | Some("") | Some("0") => None,
-        Some(text) => Some(text.parse::<usize>().map_err(|_| {
-            ApiError::bad_request(format!("limit {text:?} is not a non-negative number"))
-        })?),
-    };
-    let resume = match query.get("continue").filter(|token| !token.is_empty()) {
-        None => None,
-        Some(token) => Some(Continue::decode(token)?),
-    };
-    if resume.is_some()
-        && query
-            .get("resourceVersion")
-            .is_some_and(|rv| !rv.is_empty() && rv != "0")
-    {
-        return Err(ApiError::bad_request(
-            "specifying resource version is not allowed when using continue",
-        ));
-    }
+    let (limit, resume) = page::params(query)?;
     let store = lock(&shared.store);
     let (gv, resource, ns) = (&*at.group_version, &*at.resource, at.namespace.as_deref());
     let selected = |(_, object): &(&ObjectKey, &Value)| selected(&labels, &fields, object);

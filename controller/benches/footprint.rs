@@ -1,12 +1,14 @@
 //! The controller's memory with many watched Deployments in its caches: a child process serves
 //! N Deployments (each with two revisions and a pod) from the stateful fake API server; this
 //! process runs the controller's caches and reconciler against it until every release has its
-//! ReleaseCheck, then prints the time taken and its resident memory: once the caches have synced,
-//! and at the end with the peak (the peak covers both the initial lists and the reconciles).
-//! The caches list with streaming lists, as against Kubernetes 1.34+ (the fake API server
-//! serves them; it does not page a plain list, so a paged list would hold all of it at once).
+//! ReleaseCheck, then prints the time taken and its resident memory: once the caches have synced
+//! (with the peak so far, that of the initial lists), and at the end with the peak (which covers
+//! the reconciles too).
+//! The caches list with streaming lists, as against Kubernetes 1.34+; with `--paged` the fake API
+//! server refuses them, as an older one does, and the caches list in pages of 500 (`limit` and
+//! `continue`) instead. The server reports at the end how many requests of each kind it served.
 //!
-//! `cargo bench -p ripcord-controller --bench footprint [-- --deployments N]`
+//! `cargo bench -p ripcord-controller --bench footprint [-- --deployments N] [--paged]`
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -18,7 +20,7 @@ use ripcord_controller::ops::metrics::Metrics;
 use ripcord_controller::reconcile::assign::AssignSettings;
 use ripcord_controller::reconcile::cache::{Caches, Scope};
 use ripcord_controller::reconcile::{self, Context};
-use ripcord_fake_apiserver::FakeApiServer;
+use ripcord_fake_apiserver::{FakeApiServer, LoggedRequest};
 use serde_json::{Value, json};
 
 fn arg(name: &str) -> Option<String> {
@@ -27,6 +29,10 @@ fn arg(name: &str) -> Option<String> {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .cloned()
+}
+
+fn has(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
 }
 
 fn deployments() -> usize {
@@ -112,10 +118,11 @@ fn objects(i: usize) -> Vec<Value> {
     ]
 }
 
-async fn serve(count: usize) {
+async fn serve(count: usize, paged: bool) {
     let server = FakeApiServer::start()
         .await
         .expect("fake API server starts");
+    server.refuse_streaming_lists(paged);
     for i in 0..count {
         for object in objects(i) {
             server.insert(object).expect("object stored");
@@ -127,26 +134,47 @@ async fn serve(count: usize) {
         std::io::stdin().read_line(&mut line)
     })
     .await;
+    let requests = server.requests();
+    let query = |r: &LoggedRequest| r.query.clone().unwrap_or_default();
+    let count = |wanted: &dyn Fn(&str) -> bool| {
+        requests
+            .iter()
+            .filter(|r| r.method == http::Method::GET && wanted(&query(r)))
+            .count()
+    };
+    println!(
+        "{} streaming watches, {} list pages ({} continued), {} other watches",
+        count(&|q| q.contains("sendInitialEvents=true")),
+        count(&|q| q.contains("limit=") && !q.contains("watch=true")),
+        count(&|q| q.contains("continue=")),
+        count(&|q| q.contains("watch=true") && !q.contains("sendInitialEvents=true")),
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let count = deployments();
+    let paged = has("--paged");
     if arg("--serve").is_some() {
-        serve(count).await;
+        serve(count, paged).await;
         return;
     }
     let exe = std::env::current_exe().expect("own path");
+    let mut serve_args = vec!["--serve", "1", "--deployments"];
+    let count_text = count.to_string();
+    serve_args.push(&count_text);
+    if paged {
+        serve_args.push("--paged");
+    }
     let mut child = Command::new(exe)
-        .args(["--serve", "1", "--deployments", &count.to_string()])
+        .args(serve_args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("server process starts");
+    let mut server_out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut url = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut url)
-        .expect("server URL");
+    server_out.read_line(&mut url).expect("server URL");
     let (before, _) = rss_mib();
     let config = kube::Config::new(url.trim().parse().expect("a URL"));
     let client = kube::Client::try_from(config).expect("client");
@@ -171,7 +199,7 @@ async fn main() {
         .unwrap_or_else(|_| panic!("caches did not sync: {:?}", caches.sizes()))
         .expect("caches sync");
     let synced = started.elapsed();
-    let (rss_synced, _) = rss_mib();
+    let (rss_synced, peak_synced) = rss_mib();
     while caches.sizes().get("releasechecks").copied().unwrap_or(0) < count {
         assert!(
             started.elapsed() < Duration::from_secs(600),
@@ -181,7 +209,12 @@ async fn main() {
     }
     let reconciled = started.elapsed();
     let (rss, peak) = rss_mib();
-    println!("controller caches and reconciler with {count} watched Deployments:");
+    let initial_list = if paged {
+        "paged lists (streaming refused)"
+    } else {
+        "streaming lists"
+    };
+    println!("controller caches and reconciler with {count} watched Deployments, {initial_list}:");
     println!("  cache sizes: {:?}", caches.sizes());
     println!(
         "  synced in {:.1} s; every release has its ReleaseCheck after {:.1} s",
@@ -189,9 +222,12 @@ async fn main() {
         reconciled.as_secs_f64()
     );
     println!(
-        "  RSS {rss:.1} MiB (peak {peak:.1} MiB; {rss_synced:.1} MiB once synced, {before:.1} MiB \
-         before watching)   (goal: <= 100 MiB)"
+        "  RSS {rss:.1} MiB (peak {peak:.1} MiB; {rss_synced:.1} MiB once synced, peak \
+         {peak_synced:.1} MiB until then; {before:.1} MiB before watching)   (goal: <= 100 MiB)"
     );
-    let _ = child.kill();
+    drop(child.stdin.take());
+    let mut served = String::new();
+    let _ = server_out.read_line(&mut served);
+    println!("  API server: {}", served.trim());
     let _ = child.wait();
 }

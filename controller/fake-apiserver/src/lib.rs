@@ -6,7 +6,8 @@
 //! controller depends on them: `409 Conflict` for a stale `resourceVersion` on update, on a merge
 //! patch that names one, and on delete preconditions; `422` for a JSON patch whose `test` fails;
 //! the `status` subresource; finalizers; watches (from a resourceVersion, with bookmarks and
-//! `sendInitialEvents`); TokenReview from a configured token map; discovery enough for kube.
+//! `sendInitialEvents`, which can be refused as before Kubernetes 1.34); paged lists (`limit`
+//! and `continue`, later pages consistent with the first); TokenReview from a configured token map; discovery enough for kube.
 //! Every request is logged for tests to assert on, and one-off failures can be injected.
 //!
 //! Simplifications: a strategic merge patch is applied as a merge patch (lists are replaced, not
@@ -28,6 +29,7 @@ mod error;
 mod kinds;
 mod log;
 mod ownership;
+mod page;
 mod patch;
 mod path;
 mod seed;
@@ -39,6 +41,7 @@ mod tokens;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -82,6 +85,7 @@ impl FakeApiServer {
             tokens: Mutex::new(HashMap::new()),
             failures: Mutex::new(Vec::new()),
             interferences: Mutex::new(Vec::new()),
+            refuse_streaming_lists: AtomicBool::new(false),
             address,
             shutdown,
             answered: tokio::sync::Notify::new(),
@@ -232,6 +236,21 @@ impl FakeApiServer {
     /// The latest resourceVersion handed out.
     pub fn resource_version(&self) -> u64 {
         lock(&self.shared.store).revision()
+    }
+
+    /// With `refuse` set, answers every watch asking for `sendInitialEvents` (a streaming list)
+    /// with `422 Invalid`, as an API server without the WatchList feature gate does (before
+    /// Kubernetes 1.34), so clients list in pages (`limit` and `continue`) instead.
+    pub fn refuse_streaming_lists(&self, refuse: bool) {
+        self.shared
+            .refuse_streaming_lists
+            .store(refuse, Ordering::Relaxed);
+    }
+
+    /// Forgets the history of changes, as etcd's compaction does: a watch from an earlier
+    /// resourceVersion, or a `continue` token of a list taken before, gets `410 Gone` (Expired).
+    pub fn compact(&self) {
+        lock(&self.shared.store).compact();
     }
 
     /// Makes TokenReviews of `token` authenticate as `identity`.

@@ -33,6 +33,11 @@ impl Selector {
         Ok(Selector { requirements })
     }
 
+    /// Whether this selector selects everything (it has no requirements).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.requirements.is_empty()
+    }
+
     /// Whether the labels of `object` satisfy this selector.
     pub(crate) fn matches_labels(&self, object: &Value) -> bool {
         let labels = object.pointer("/metadata/labels");

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use crate::error::ApiError;
 use crate::kinds;
 use crate::log::LoggedRequest;
 use crate::ownership;
+use crate::page;
 use crate::patch::{self, PatchKind};
 use crate::path::{self, ResourcePath};
 use crate::select::Selector;
@@ -77,6 +79,8 @@ pub(crate) struct Shared {
     pub(crate) tokens: Mutex<HashMap<String, TokenIdentity>>,
     pub(crate) failures: Mutex<Vec<Failure>>,
     pub(crate) interferences: Mutex<Vec<Interference>>,
+    /// Whether a watch asking for `sendInitialEvents` is refused (no WatchList feature gate).
+    pub(crate) refuse_streaming_lists: AtomicBool,
     pub(crate) address: SocketAddr,
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Woken after every answered request (and seed), for tests waiting on state.
@@ -304,18 +308,40 @@ fn list(
     query: &HashMap<String, String>,
 ) -> Result<Response<Body>, ApiError> {
     let (labels, fields) = selectors(query)?;
+    let (limit, resume) = page::params(query)?;
     let store = lock(&shared.store);
-    let items: Vec<&Value> = store
-        .list(&at.group_version, &at.resource, at.namespace.as_deref())
-        .map(|(_, object)| object)
-        .filter(|object| selected(&labels, &fields, object))
-        .collect();
-    let kind = kind_of(&store, &at.group_version, &at.resource);
+    let (gv, resource, ns) = (&*at.group_version, &*at.resource, at.namespace.as_deref());
+    let selected = |(_, object): &(&ObjectKey, &Value)| selected(&labels, &fields, object);
+    let count = labels.is_empty() && fields.is_empty();
+    let page = match &resume {
+        None => page::take(
+            store.list(gv, resource, ns).filter(selected),
+            limit,
+            store.revision(),
+            count,
+        ),
+        Some(from) => {
+            let then = store
+                .list_at(gv, resource, ns, from.revision)
+                .ok_or_else(|| page::expired(from.revision))?;
+            let after = then.into_iter().filter(|(key, _)| from.is_before(key));
+            page::take(after.filter(selected), limit, from.revision, count)
+        }
+    };
+    let revision = resume.map_or(store.revision(), |from| from.revision);
+    let mut metadata = json!({"resourceVersion": revision.to_string()});
+    if let Some(next) = &page.next {
+        metadata["continue"] = next.encode().into();
+    }
+    if let Some(remaining) = page.remaining {
+        metadata["remainingItemCount"] = remaining.into();
+    }
+    let kind = kind_of(&store, gv, resource);
     let body = json!({
         "kind": format!("{kind}List"),
         "apiVersion": at.group_version,
-        "metadata": {"resourceVersion": store.revision().to_string()},
-        "items": items,
+        "metadata": metadata,
+        "items": page.items,
     });
     Ok(json_response(StatusCode::OK, &body))
 }
@@ -515,6 +541,12 @@ fn watch(
         })?),
     };
     let initial = flag(query, "sendInitialEvents");
+    if initial && shared.refuse_streaming_lists.load(Ordering::Relaxed) {
+        return Err(ApiError::invalid(
+            "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: \
+             sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+        ));
+    }
     let bookmarks = flag(query, "allowWatchBookmarks");
     let seconds = query
         .get("timeoutSeconds")

@@ -83,8 +83,8 @@ pub(crate) struct Change {
     pub(crate) kind: ChangeType,
     pub(crate) key: ObjectKey,
     pub(crate) object: Value,
-    /// The object before a modification, so a watch with a selector can tell an object
-    /// entering or leaving it.
+    /// The object before a modification or deletion, so a watch with a selector can tell an
+    /// object entering or leaving it, and a paged list can show the collection as it was.
     pub(crate) previous: Option<Value>,
     pub(crate) revision: u64,
 }
@@ -156,13 +156,43 @@ impl Store {
             .filter(move |(key, _)| key.in_collection(group_version, resource, namespace))
     }
 
+    /// Objects of one collection as they were at `revision`, in key order: the current ones
+    /// with every later change undone. `None` when `revision` is ahead of the store or some of
+    /// the changes since are no longer kept (the API server's compaction).
+    pub(crate) fn list_at<'a>(
+        &'a self,
+        group_version: &'a str,
+        resource: &'a str,
+        namespace: Option<&'a str>,
+        revision: u64,
+    ) -> Option<BTreeMap<&'a ObjectKey, &'a Value>> {
+        if revision > self.revision || !self.keeps_changes_since(revision) {
+            return None;
+        }
+        let mut objects: BTreeMap<&ObjectKey, &Value> =
+            self.list(group_version, resource, namespace).collect();
+        // Newest first, so what is left for a key is its state before the oldest change.
+        let later = self
+            .history
+            .iter()
+            .rev()
+            .take_while(|c| c.revision > revision);
+        for change in later {
+            if !change.key.in_collection(group_version, resource, namespace) {
+                continue;
+            }
+            let key = &change.key;
+            match (change.kind, change.previous.as_ref()) {
+                (ChangeType::Added, _) | (_, None) => objects.remove(key),
+                (_, Some(previous)) => objects.insert(key, previous),
+            };
+        }
+        Some(objects)
+    }
+
     /// Changes after `revision`; `None` when some of them are no longer kept.
     pub(crate) fn changes_since(&self, revision: u64) -> Option<Vec<Arc<Change>>> {
-        let oldest_kept = self
-            .history
-            .front()
-            .map_or(self.revision + 1, |c| c.revision);
-        if revision + 1 < oldest_kept && revision < self.revision {
+        if !self.keeps_changes_since(revision) {
             return None;
         }
         Some(
@@ -172,6 +202,20 @@ impl Store {
                 .cloned()
                 .collect(),
         )
+    }
+
+    /// Whether every change after `revision` is still in the history.
+    fn keeps_changes_since(&self, revision: u64) -> bool {
+        let oldest_kept = self
+            .history
+            .front()
+            .map_or(self.revision + 1, |c| c.revision);
+        revision + 1 >= oldest_kept || revision >= self.revision
+    }
+
+    /// Forgets the history of changes (etcd's compaction).
+    pub(crate) fn compact(&mut self) {
+        self.history.clear();
     }
 
     /// A receiver of every change from now on.
@@ -243,7 +287,7 @@ impl Store {
         let object = Value::Object(object);
         self.revision = next;
         self.objects.insert(key.clone(), object.clone());
-        self.record(ChangeType::Added, key, object.clone());
+        self.record(ChangeType::Added, key, object.clone(), None);
         Ok(object)
     }
 
@@ -320,11 +364,11 @@ impl Store {
         let finished =
             next.pointer("/metadata/deletionTimestamp").is_some() && finalizers(&next).is_empty();
         if finished {
-            self.objects.remove(key);
-            self.record(ChangeType::Deleted, key.clone(), next.clone());
+            let previous = self.objects.remove(key);
+            self.record(ChangeType::Deleted, key.clone(), next.clone(), previous);
         } else {
             let previous = self.objects.insert(key.clone(), next.clone());
-            self.record_modified(key.clone(), next.clone(), previous);
+            self.record(ChangeType::Modified, key.clone(), next.clone(), previous);
         }
         Ok(next)
     }
@@ -355,7 +399,7 @@ impl Store {
         self.owners
             .record(key, Some(current), &next, OTHER_WRITER, None);
         let previous = self.objects.insert(key.clone(), next.clone());
-        self.record_modified(key.clone(), next.clone(), previous);
+        self.record(ChangeType::Modified, key.clone(), next.clone(), previous);
         Ok(next)
     }
 
@@ -404,31 +448,21 @@ impl Store {
         let mut object = current.clone();
         stamp_revision(&mut self.revision, &mut object);
         if finalizers(&object).is_empty() {
-            self.objects.remove(key);
-            self.record(ChangeType::Deleted, key.clone(), object.clone());
+            let previous = self.objects.remove(key);
+            self.record(ChangeType::Deleted, key.clone(), object.clone(), previous);
         } else {
             if object.pointer("/metadata/deletionTimestamp").is_none() {
                 set_meta(&mut object, "deletionTimestamp", now().into());
             }
             let previous = self.objects.insert(key.clone(), object.clone());
-            self.record_modified(key.clone(), object.clone(), previous);
+            self.record(ChangeType::Modified, key.clone(), object.clone(), previous);
         }
         Ok(object)
     }
 
-    fn record(&mut self, kind: ChangeType, key: ObjectKey, object: Value) {
+    fn record(&mut self, kind: ChangeType, key: ObjectKey, object: Value, previous: Option<Value>) {
         self.publish(Change {
             kind,
-            key,
-            object,
-            previous: None,
-            revision: self.revision,
-        });
-    }
-
-    fn record_modified(&mut self, key: ObjectKey, object: Value, previous: Option<Value>) {
-        self.publish(Change {
-            kind: ChangeType::Modified,
             key,
             object,
             previous,

@@ -450,24 +450,59 @@ async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
         "ghcr.io/example/checkout:v1.4.1"
     );
 
-    let (status, body) = https(
-        https_port,
-        &ca_pem,
-        request(
-            "POST",
-            "/v1/verdicts",
-            "canary-token",
-            VerdictReport::new(report.release.clone(), 2, report.verdict.clone())
-                .to_body()
-                .expect("body"),
-        ),
-    )
-    .await;
+    // A settled release takes no more verdicts. The intake reads the check from the caches,
+    // which see the settled status a moment after the API server does: until then a verdict is
+    // accepted and the actor skips it, changing nothing. So ask until refused, each time with a
+    // new sequence number (a repeated one would be refused as a replay instead).
+    let deployment_writes = || {
+        server
+            .writes()
+            .iter()
+            .filter(|w| w.path.ends_with("/deployments/checkout"))
+            .count()
+    };
+    let rollbacks = deployment_writes();
+    let mut refusal = None;
+    for sequence in 2..100 {
+        let (status, body) = https(
+            https_port,
+            &ca_pem,
+            request(
+                "POST",
+                "/v1/verdicts",
+                "canary-token",
+                VerdictReport::new(report.release.clone(), sequence, report.verdict.clone())
+                    .to_body()
+                    .expect("body"),
+            ),
+        )
+        .await;
+        if status == http::StatusCode::CONFLICT {
+            refusal = Some(body);
+            break;
+        }
+        assert_eq!(status, http::StatusCode::ACCEPTED, "{body:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refusal: Value =
+        serde_json::from_slice(&refusal.expect("refused within 10 s")).expect("a JSON refusal");
+    assert_eq!(refusal["code"], "release_closed", "{refusal}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
-        status,
-        http::StatusCode::CONFLICT,
-        "a settled release takes no more verdicts: {body:?}"
+        deployment_writes(),
+        rollbacks,
+        "verdicts for a settled release change nothing"
     );
+    let check = server
+        .object(
+            "ripcord.dev/v1alpha1",
+            "releasechecks",
+            Some("shop"),
+            "checkout-3",
+        )
+        .expect("the check");
+    assert_eq!(check["status"]["phase"], "RolledBack");
+    assert_eq!(check["status"]["actions"].as_array().map(Vec::len), Some(1));
 
     let review = std::fs::read(repo("testdata/admission/plain-pod.json")).expect("review");
     let (status, body) = https(https_port, &ca_pem, request("POST", "/mutate", "", review)).await;

@@ -50,20 +50,39 @@ fn selected_by_expression() -> String {
     )
 }
 
+/// `count` ReplicaSets of another workload that shares the `app: checkout` label, named to
+/// sort before the Deployment's own.
+fn decoys(count: usize) -> String {
+    (0..count)
+        .map(|i| {
+            format!(
+                "---\napiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: checkout-0decoy{i:03}\n  namespace: shop\n  labels: {{app: checkout}}\n  annotations: {{deployment.kubernetes.io/revision: '1'}}\nspec:\n  selector: {{matchLabels: {{app: checkout}}}}\n  template:\n    metadata: {{labels: {{app: checkout}}}}\n    spec: {{containers: [{{name: c, image: other}}]}}\n"
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn the_release_after_enabling_ripcord_finds_its_unlabelled_previous_revision() {
-    finds_the_unlabelled_previous_revision(&enabled_after_revision_one(), "app%3Dcheckout").await;
+    finds_the_unlabelled_previous_revision(&enabled_after_revision_one(), "app%3Dcheckout", 1)
+        .await;
 }
 
 #[tokio::test]
 async fn a_deployment_selecting_by_expression_is_listed_by_that_expression() {
-    finds_the_unlabelled_previous_revision(&selected_by_expression(), "app+in+%28checkout%29")
+    finds_the_unlabelled_previous_revision(&selected_by_expression(), "app+in+%28checkout%29", 1)
         .await;
 }
 
+#[tokio::test]
+async fn a_selector_shared_with_other_workloads_is_listed_page_by_page() {
+    let fixture = format!("{}\n{}", enabled_after_revision_one(), decoys(150));
+    finds_the_unlabelled_previous_revision(&fixture, "app%3Dcheckout", 2).await;
+}
+
 /// Runs the reconciler on `fixture` and checks that the release's check found revision 1 by
-/// one listing whose query contains `selector_query` (URL-encoded).
-async fn finds_the_unlabelled_previous_revision(fixture: &str, selector_query: &str) {
+/// listing in `pages` requests whose query contains `selector_query` (URL-encoded).
+async fn finds_the_unlabelled_previous_revision(fixture: &str, selector_query: &str, pages: usize) {
     let server = FakeApiServer::start().await.expect("fake API server");
     server.seed_yaml(fixture).expect("fixture");
     server
@@ -126,7 +145,11 @@ async fn finds_the_unlabelled_previous_revision(fixture: &str, selector_query: &
                     .is_some_and(|q| q.contains(selector_query))
         })
         .collect();
-    assert_eq!(lists.len(), 1, "one listing by the Deployment's selector");
+    assert_eq!(
+        lists.len(),
+        pages,
+        "one listing by the Deployment's selector, in pages of 100"
+    );
 
     let assignment = context.assignment("shop", CANARY);
     assert_eq!(assignment.role, Role::Canary);

@@ -303,3 +303,37 @@ async fn nothing_is_kept_when_no_previous_pod_answers() {
     );
     assert!(api.writes().is_empty(), "nothing to keep, nothing written");
 }
+
+#[tokio::test]
+async fn a_replica_begins_each_checks_snapshot_once_until_the_check_is_swept() {
+    let api = FakeApiServer::start().await.expect("fake API server");
+    let snapshots = Snapshots::new(
+        api.client().expect("a client"),
+        SnapshotSettings::new("ripcord"),
+    )
+    .expect("snapshots");
+    let shared = snapshots.clone();
+    assert!(snapshots.begin("shop", "checkout-7"));
+    assert!(
+        !shared.begin("shop", "checkout-7"),
+        "a second reconcile (the caches not showing the record yet) takes none"
+    );
+    assert!(
+        snapshots.begin("shop", "checkout-8"),
+        "another check's is its own"
+    );
+    snapshots.forget("shop", "checkout-7");
+    assert!(
+        snapshots.begin("shop", "checkout-7"),
+        "a failed record is taken again"
+    );
+    snapshots
+        .sweep(|_, check| check == "checkout-8")
+        .await
+        .expect("a sweep");
+    assert!(
+        snapshots.begin("shop", "checkout-7"),
+        "a settled check is forgotten"
+    );
+    assert!(!snapshots.begin("shop", "checkout-8"), "an open one is not");
+}

@@ -15,8 +15,13 @@ use kube::api::{Api, ListParams};
 use super::error::{Error, Result};
 use crate::release::{CompactDeployment, CompactReplicaSet, Release};
 
-/// Most ReplicaSets kept from one listing (a Deployment keeps ten by default).
-const MAX_LISTED: u32 = 100;
+/// ReplicaSets asked for per page of a listing (a Deployment keeps ten by default; a selector
+/// shared with other workloads matches theirs too).
+const PAGE: u32 = 100;
+
+/// Most pages one listing reads, so a selector matching thousands of ReplicaSets costs bounded
+/// memory and time; the revisions beyond are not seen.
+const MAX_PAGES: usize = 10;
 
 /// What one listing found for a Deployment's release.
 #[derive(Debug, Clone)]
@@ -69,14 +74,7 @@ impl EarlierRevisions {
         let replica_sets = match &deployment.selector {
             Some(selector) => {
                 let api: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
-                let params = ListParams::default().labels(selector).limit(MAX_LISTED);
-                api.list(&params)
-                    .await
-                    .map_err(|source| Error::kube("list the ReplicaSets of", &name, source))?
-                    .items
-                    .iter()
-                    .map(CompactReplicaSet::from)
-                    .collect()
+                list_pages(&api, selector, &name).await?
             }
             None => Vec::new(),
         };
@@ -101,6 +99,33 @@ impl EarlierRevisions {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// The ReplicaSets `selector` matches, page by page, at most [`MAX_PAGES`] pages.
+async fn list_pages(
+    api: &Api<ReplicaSet>,
+    selector: &str,
+    name: &str,
+) -> Result<Vec<CompactReplicaSet>> {
+    let mut params = ListParams::default().labels(selector).limit(PAGE);
+    let mut listed = Vec::new();
+    for _ in 0..MAX_PAGES {
+        let page = api
+            .list(&params)
+            .await
+            .map_err(|source| Error::kube("list the ReplicaSets of", name, source))?;
+        listed.extend(page.items.iter().map(CompactReplicaSet::from));
+        match page.metadata.continue_.filter(|token| !token.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(listed),
+        }
+    }
+    tracing::warn!(
+        deployment = name,
+        pages = MAX_PAGES,
+        "its selector matches more ReplicaSets than are listed; older revisions may be missed"
+    );
+    Ok(listed)
 }
 
 /// The cached ReplicaSets and the listed ones not among them (by name).

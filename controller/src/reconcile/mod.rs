@@ -303,6 +303,9 @@ async fn keep_snapshot(
         return Ok(());
     };
     let namespace = release.namespace.as_str();
+    if !snapshots.begin(namespace, check) {
+        return Ok(());
+    }
     let pods = context
         .caches
         .pods_with_hash(namespace, &[previous.hash.as_str()]);
@@ -323,7 +326,11 @@ async fn keep_snapshot(
         message = record.message.as_deref().unwrap_or(""),
         "baseline snapshot taken"
     );
-    record_snapshot(&context.client, namespace, check, &record).await
+    let recorded = record_snapshot(&context.client, namespace, check, &record).await;
+    if recorded.is_err() {
+        snapshots.forget(namespace, check);
+    }
+    recorded
 }
 
 /// Sets `status.baselineSnapshot` of ReleaseCheck `check`. No precondition: the patch holds

@@ -61,6 +61,10 @@ pub struct Snapshots {
     store: Store,
     http: HttpClient,
     settings: SnapshotSettings,
+    /// `namespace/check` of the snapshots this replica took (or is taking) for checks still
+    /// open: the caches may not show the recorded status yet when the next reconcile comes.
+    /// Shared by clones.
+    begun: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl std::fmt::Debug for Snapshots {
@@ -86,7 +90,27 @@ impl Snapshots {
             store: Store::new(client, &settings.namespace),
             http,
             settings,
+            begun: Default::default(),
         })
+    }
+
+    /// Marks the snapshot of ReleaseCheck `namespace/check` as taken by this replica; `false`
+    /// when it already was, so a reconcile that runs before the caches show the recorded status
+    /// does not read the previous pods and record it again.
+    pub fn begin(&self, namespace: &str, check: &str) -> bool {
+        self.begun().insert(format!("{namespace}/{check}"))
+    }
+
+    /// Forgets that the snapshot of `namespace/check` was begun (its record could not be
+    /// written; a later reconcile takes it again).
+    pub fn forget(&self, namespace: &str, check: &str) {
+        self.begun().remove(&format!("{namespace}/{check}"));
+    }
+
+    fn begun(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.begun
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Reads `peers`' windows over the span before `now_ms`, keeps their per-second sums as
@@ -150,8 +174,13 @@ impl Snapshots {
         self.store.read(namespace, check).await
     }
 
-    /// Deletes the snapshots whose check `keep` does not want kept; returns how many.
+    /// Deletes the snapshots whose check `keep` does not want kept; returns how many. Forgets
+    /// the begun snapshots of those checks too.
     pub async fn sweep(&self, keep: impl Fn(&str, &str) -> bool) -> Result<usize> {
+        self.begun().retain(|key| {
+            key.split_once('/')
+                .is_some_and(|(namespace, check)| keep(namespace, check))
+        });
         self.store.sweep(keep).await
     }
 }

@@ -403,31 +403,27 @@ async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
         .sum();
     assert_eq!(trials, 100.0 * PREVIOUS_SECONDS as f64);
 
-    let verdict = serde_json::from_str(
+    let verdict: ripcord_sidecar::verdict::Verdict = serde_json::from_str(
         &std::fs::read_to_string(repo("testdata/verdicts/errors.json")).expect("verdict"),
     )
     .expect("a verdict");
-    let report = VerdictReport::new(
-        Release {
-            namespace: "shop".to_string(),
-            deployment: "checkout".to_string(),
-            revision: "3".to_string(),
-            pod: CANARY.to_string(),
-        },
-        1,
-        verdict,
-    );
-    let (status, body) = https(
-        https_port,
-        &ca_pem,
-        request(
-            "POST",
-            "/v1/verdicts",
-            "canary-token",
-            report.to_body().expect("body"),
-        ),
-    )
-    .await;
+    let release = Release {
+        namespace: "shop".to_string(),
+        deployment: "checkout".to_string(),
+        revision: "3".to_string(),
+        pod: CANARY.to_string(),
+    };
+    let post_verdict = |sequence: u64| {
+        let body = VerdictReport::new(release.clone(), sequence, verdict.clone())
+            .to_body()
+            .expect("body");
+        https(
+            https_port,
+            &ca_pem,
+            request("POST", "/v1/verdicts", "canary-token", body),
+        )
+    };
+    let (status, body) = post_verdict(1).await;
     assert_eq!(status, http::StatusCode::ACCEPTED, "{body:?}");
 
     server
@@ -464,19 +460,7 @@ async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
     let rollbacks = deployment_writes();
     let mut refusal = None;
     for sequence in 2..100 {
-        let (status, body) = https(
-            https_port,
-            &ca_pem,
-            request(
-                "POST",
-                "/v1/verdicts",
-                "canary-token",
-                VerdictReport::new(report.release.clone(), sequence, report.verdict.clone())
-                    .to_body()
-                    .expect("body"),
-            ),
-        )
-        .await;
+        let (status, body) = post_verdict(sequence).await;
         if status == http::StatusCode::CONFLICT {
             refusal = Some(body);
             break;

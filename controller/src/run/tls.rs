@@ -47,7 +47,7 @@ pub(super) async fn from_secret(
             .get(name)
             .await
             .map_err(|source| Error::kube("read TLS Secret", name, source))?;
-        if let Some(found) = stored(&secret)? {
+        if let Some(found) = stored(&secret, &serving_name(service, namespace))? {
             return Ok(found);
         }
         let generated = generate(service, namespace)?;
@@ -103,8 +103,15 @@ pub(super) fn from_dir(dir: &std::path::Path) -> Result<Certificate> {
     Ok(Certificate { serving, ca_pem })
 }
 
-/// The certificate already in the Secret, if all three keys are there.
-fn stored(secret: &Secret) -> Result<Option<Certificate>> {
+/// The name the API server and the sidecars dial: `<service>.<namespace>.svc`.
+fn serving_name(service: &str, namespace: &str) -> String {
+    format!("{service}.{namespace}.svc")
+}
+
+/// The certificate already in the Secret, if all three keys are there and it names `name`
+/// (one filled for another Service name, as before the certificate followed `--service-name`,
+/// is replaced under the Secret's resourceVersion like an empty one).
+fn stored(secret: &Secret, name: &str) -> Result<Option<Certificate>> {
     let Some(data) = &secret.data else {
         return Ok(None);
     };
@@ -116,8 +123,69 @@ fn stored(secret: &Secret) -> Result<Option<Certificate>> {
     if cert.0.is_empty() || key.0.is_empty() || ca.0.is_empty() {
         return Ok(None);
     }
+    if !names(&cert.0, name) {
+        tracing::warn!(
+            name,
+            "the TLS Secret's certificate does not name the controller's Service; replacing it"
+        );
+        return Ok(None);
+    }
     Ok(Some(Certificate {
         serving: ServingCert::from_pem(&cert.0, &key.0)?,
         ca_pem: String::from_utf8_lossy(&ca.0).into_owned(),
     }))
+}
+
+/// Whether the first certificate of `cert_pem` is valid for DNS name `name`.
+fn names(cert_pem: &[u8], name: &str) -> bool {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let Some(Ok(der)) = CertificateDer::pem_slice_iter(cert_pem).next() else {
+        return false;
+    };
+    let (Ok(cert), Ok(server)) = (
+        webpki::EndEntityCert::try_from(&der),
+        ServerName::try_from(name),
+    ) else {
+        return false;
+    };
+    cert.verify_is_valid_for_subject_name(&server).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filled(service: &str) -> Secret {
+        let generated = generate(service, "ops").expect("generated");
+        let data = [
+            (CERT_KEY, generated.cert_pem),
+            (KEY_KEY, generated.key_pem),
+            (CA_KEY, generated.ca_pem),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), ByteString(v.into_bytes())))
+        .collect();
+        Secret {
+            data: Some(data),
+            ..Secret::default()
+        }
+    }
+
+    #[test]
+    fn a_stored_certificate_is_used_only_when_it_names_the_service() {
+        let name = serving_name("edge-ripcord-controller", "ops");
+        let ours = filled("edge-ripcord-controller");
+        assert!(stored(&ours, &name).expect("readable").is_some());
+        let theirs = filled("ripcord-controller");
+        assert!(
+            stored(&theirs, &name).expect("readable").is_none(),
+            "a certificate for another Service is replaced"
+        );
+        assert!(
+            stored(&Secret::default(), &name)
+                .expect("readable")
+                .is_none()
+        );
+    }
 }

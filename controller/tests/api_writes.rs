@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | Claim: ReleaseCheck status → `Acting` (`act::Actor::claim`) | PATCH `…/status`, merge, `metadata.resourceVersion` | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `a_claim_lost_to_another_replica_is_reread_and_nothing_else_is_written` |
 //! | Evidence: verdict, metrics, `detected` (`act::Actor::record`) | PATCH `…/status`, merge, `metadata.resourceVersion` | `evidence_is_recorded_under_a_precondition_and_a_lost_race_writes_nothing` |
-//! | Outcome: phase, actions, `acted`, message (`act::Actor::finish`) | PATCH `…/status`, merge, `metadata.resourceVersion` of the claim's write (on 409: re-read, add the records to what is there) | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `an_outcome_after_a_takeover_keeps_both_replicas_records` |
+//! | Outcome: phase, actions, `acted`, message (`act::Actor::finish`) | PATCH `…/status`, merge, `metadata.resourceVersion` of the claim's write (on 409: re-read, add the records to what is there; on 429/5xx: back off, re-read, retry) | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `an_outcome_after_a_takeover_keeps_both_replicas_records`, `an_outcome_refused_by_an_overloaded_api_server_is_retried_and_recorded_once` |
 //! | Rollback of the Deployment (`act::rollback`, `rollback::plan`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `a_rollback_refused_by_its_test_is_replanned_from_a_fresh_read`, `a_human_rollback_between_read_and_patch_is_not_rolled_back_again` |
 //! | Quarantine: pause a re-applied failed template (`rollback::plan`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_re_applied_failed_template_is_paused_by_a_guarded_json_patch` |
 //! | Events on the Deployment (`act::evidence::events`, kube `Recorder`) | POST `events.k8s.io/v1`, none (a create) | `a_rollback_writes_claim_rollback_outcome_and_events_in_order` |
@@ -418,6 +418,38 @@ async fn an_outcome_after_a_takeover_keeps_both_replicas_records() {
     assert_eq!(status.phase, Some(Phase::RolledBack));
     assert_eq!(status.claimed_by.as_deref(), Some("controller-b"));
     world.assert_rolled_back_to_revision_2();
+}
+
+#[tokio::test]
+async fn an_outcome_refused_by_an_overloaded_api_server_is_retried_and_recorded_once() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let hook = Hook::start().await;
+    world.server.fail_after(
+        Method::PATCH,
+        CHECK_STATUS_PATH,
+        1,
+        http::StatusCode::SERVICE_UNAVAILABLE,
+    );
+    rolls_back(actor(&world, "controller-a").with_notifier(hook.notifier())).await;
+    let outcomes = world
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == Method::PATCH && r.path == CHECK_STATUS_PATH)
+        .count();
+    assert_eq!(
+        outcomes, 3,
+        "the claim, the refused outcome, the retried one"
+    );
+    let status = world.check().status.expect("status");
+    assert_eq!(status.phase, Some(Phase::RolledBack));
+    assert_eq!(
+        status.actions.len(),
+        1,
+        "recorded once: {:?}",
+        status.actions
+    );
+    assert_eq!(hook.count(), 1);
 }
 
 #[tokio::test]

@@ -279,9 +279,16 @@ impl FakeApiServer {
     /// Answers the next `method` request to exactly `path` (no query) with `status` and a
     /// `Status` body, changing nothing; later requests are served normally.
     pub fn fail_next(&self, method: Method, path: &str, status: StatusCode) {
+        self.fail_after(method, path, 0, status);
+    }
+
+    /// Lets `pass` more `method` requests to exactly `path` through, then answers the next one
+    /// as [`FakeApiServer::fail_next`] does (the second write of a flow, say).
+    pub fn fail_after(&self, method: Method, path: &str, pass: usize, status: StatusCode) {
         lock(&self.shared.failures).push(Failure {
             method,
             path: path.to_string(),
+            pass,
             status,
         });
     }

@@ -41,11 +41,13 @@ const DEFAULT_WATCH_SECONDS: u64 = 1800;
 /// How often a watch that allows bookmarks gets one.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(5);
 
-/// A failure a test asked for: the next request with this method and path gets `status`.
+/// A failure a test asked for: after `pass` more requests with this method and path are served,
+/// the next one gets `status`.
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {
     pub(crate) method: Method,
     pub(crate) path: String,
+    pub(crate) pass: usize,
     pub(crate) status: StatusCode,
 }
 
@@ -154,6 +156,10 @@ fn take_failure(shared: &Shared, request: &LoggedRequest) -> Option<StatusCode> 
     let index = failures
         .iter()
         .position(|f| f.method == request.method && f.path == request.path)?;
+    if failures[index].pass > 0 {
+        failures[index].pass -= 1;
+        return None;
+    }
     Some(failures.remove(index).status)
 }
 

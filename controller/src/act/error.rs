@@ -26,6 +26,13 @@ pub enum Error {
         /// The object.
         name: String,
     },
+    /// The ReleaseCheck acted on was deleted (and maybe recreated) before its outcome was
+    /// written; the records went to the log, Events and notification instead. Do not retry.
+    #[error("{name} was deleted while acting on it; its outcome was not recorded there")]
+    Replaced {
+        /// The object.
+        name: String,
+    },
     /// A status patch could not be built; a bug, do not retry.
     #[error(transparent)]
     Status(#[from] crate::crd::Error),

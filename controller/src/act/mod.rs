@@ -9,8 +9,8 @@
 //! guarded by the Deployment's resourceVersion and re-planned on conflict, a flag that is
 //! already off stays off), so a replica that dies mid-way and whose claim is taken over after
 //! [`decide::CLAIM_TTL_MS`] cannot roll back twice. The outcome is written under the claim's
-//! resourceVersion too; when the check changed meanwhile (a takeover, the rollback marked
-//! complete) the replica re-reads and adds its records to what is there, losing neither's.
+//! resourceVersion too; when the check changed meanwhile (a takeover that wrote its own
+//! outcome) the replica re-reads and adds its records to what is there, losing neither's.
 
 pub mod decide;
 mod error;
@@ -268,10 +268,18 @@ impl Actor {
                 taken.push(action);
             }
         }
-        self.finish(api, &check, phase, &records).await?;
+        let recorded = self.finish(api, &check, phase, &records).await;
+        if let Err(error) = &recorded {
+            tracing::error!(
+                release_check = %name,
+                %error,
+                ?records,
+                "the outcome is not in the ReleaseCheck; the Events and the notification still say what was done"
+            );
+        }
         evidence::events(&self.client, &self.reporter, &check, report, phase, &taken).await;
         self.notify(&check, report, taken).await;
-        Ok((phase, first_action_after))
+        recorded.map(|()| (phase, first_action_after))
     }
 
     async fn flag_off(
@@ -319,9 +327,13 @@ impl Actor {
     }
 
     /// Writes the outcome under the resourceVersion of the status last read. On a conflict
-    /// (another replica took a stale claim over and wrote, the reconciler marked the rollback
-    /// complete) it re-reads and adds this replica's records to what is there: actions already
-    /// taken must not lose their record, nor erase another's.
+    /// (another replica took the claim over after it went stale and wrote its own outcome, or a
+    /// verdict's evidence landed) it re-reads and adds this replica's records to what is there:
+    /// actions already taken must not lose their record, nor erase another's. A settled phase
+    /// written over another replica's live claim is deliberate: that replica's own outcome
+    /// merges in the same way, and a claim left by a replica that died never settles otherwise.
+    /// Server errors and timeouts are retried with backoff; a check deleted meanwhile is not
+    /// written (a recreated one is another release's record).
     async fn finish(
         &self,
         api: &Api<ReleaseCheck>,
@@ -330,26 +342,43 @@ impl Actor {
         records: &[ActionRecord],
     ) -> Result<()> {
         let name = check_name(claimed);
-        let mut reread = None;
-        for _ in 0..MAX_ATTEMPTS {
-            let check = reread.as_ref().unwrap_or(claimed);
-            let old = check.status.as_ref();
+        let mut current = std::borrow::Cow::Borrowed(claimed);
+        let mut backoff = std::time::Duration::from_millis(200);
+        for attempt in 1..=MAX_ATTEMPTS {
+            let old = current.status.as_ref();
             let status = outcome::with_outcome(old, phase, records, now_ms());
-            let version = check.metadata.resource_version.as_deref();
+            let version = current.metadata.resource_version.as_deref();
             let patch = status_merge_patch(old, &status, version)?;
-            match api
+            let error = match api
                 .patch_status(&name, &patch_params(), &Patch::Merge(&patch))
                 .await
             {
                 Ok(_) => return Ok(()),
-                Err(kube::Error::Api(status)) if status.code == 409 => {
-                    tracing::info!(release_check = %name, "the check changed while acting; adding the outcome to it");
-                    reread = Some(api.get(&name).await.map_err(Error::kube(
-                        "re-read before recording the outcome in",
-                        &name,
-                    ))?);
+                Err(error) => error,
+            };
+            let conflict = matches!(&error, kube::Error::Api(s) if s.code == 409);
+            if !conflict && !outcome::transient(&error) {
+                return Err(Error::kube("record the outcome in", &name)(error));
+            }
+            if attempt == MAX_ATTEMPTS {
+                break;
+            }
+            if conflict {
+                tracing::info!(release_check = %name, "the check changed while acting; adding the outcome to it");
+            } else {
+                tracing::warn!(release_check = %name, %error, "cannot record the outcome yet; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            let reread = api.get_opt(&name).await.map_err(Error::kube(
+                "re-read before recording the outcome in",
+                &name,
+            ))?;
+            match reread {
+                Some(check) if check.metadata.uid == claimed.metadata.uid => {
+                    current = std::borrow::Cow::Owned(check);
                 }
-                Err(err) => return Err(Error::kube("record the outcome in", &name)(err)),
+                _ => return Err(Error::Replaced { name }),
             }
         }
         Err(Error::Contended { name })

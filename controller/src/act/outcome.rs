@@ -1,15 +1,16 @@
 //! The outcome a replica writes after acting: its action records added to the status as it
 //! stands now, never replacing what another writer recorded meanwhile (a replica that took a
-//! stale claim over, the reconciler marking the rollback complete).
+//! stale claim over and wrote its own outcome).
 
 use crate::crd::{ActionRecord, Phase, ReleaseCheckStatus, rfc3339_from_ms};
 
 use super::evidence;
 
 /// The status `current` becomes once this replica's `records` and outcome `phase` are added:
-/// records appended after any already there, the stronger of a settled phase already written
-/// and `phase`, `acted` kept from whoever acted first (else `now_ms` when there are records),
-/// and the summary of the resulting phase.
+/// records appended after any already there (one already there, from a write that timed out
+/// but landed, is not added twice), the stronger of a settled phase already written and
+/// `phase`, `acted` kept from whoever acted first (else `now_ms` when there are records), and
+/// the summary of the resulting phase.
 pub(super) fn with_outcome(
     current: Option<&ReleaseCheckStatus>,
     phase: Phase,
@@ -26,10 +27,22 @@ pub(super) fn with_outcome(
         status.timeline.acted = Some(rfc3339_from_ms(now_ms));
     }
     for record in records {
-        status.push_action(record.clone());
+        if !status.actions.contains(record) {
+            status.push_action(record.clone());
+        }
     }
     status.message = Some(evidence::summary(phase));
     status
+}
+
+/// Whether a failed write may succeed if tried again: the API server overloaded or failing
+/// (429, 5xx), or no answer at all (connection, timeout).
+pub(super) fn transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
 }
 
 /// Whether `phase` is one a replica writes when it finishes acting.
@@ -120,6 +133,25 @@ mod tests {
             "the first action's time stays"
         );
         assert_eq!(status.claimed_by.as_deref(), Some("controller-b"));
+    }
+
+    #[test]
+    fn a_record_that_already_landed_is_not_added_twice() {
+        let rollback = record(ActionKind::Rollback, ActionResult::Succeeded, "to 2");
+        let once = with_outcome(
+            Some(&claimed()),
+            Phase::RolledBack,
+            std::slice::from_ref(&rollback),
+            NOW,
+        );
+        let again = with_outcome(
+            Some(&once),
+            Phase::RolledBack,
+            std::slice::from_ref(&rollback),
+            NOW + 1_000,
+        );
+        assert_eq!(again.actions, vec![rollback]);
+        assert_eq!(again, once, "writing the outcome again changes nothing");
     }
 
     #[test]

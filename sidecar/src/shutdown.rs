@@ -1,21 +1,30 @@
 //! The signal that stops a long-running command: SIGTERM (what the kubelet sends when a pod
 //! stops; as a container's process 1 the default action does not apply, so it must be handled)
-//! or Ctrl-C.
+//! or Ctrl-C (SIGINT).
 
-/// Completes on the first SIGTERM or Ctrl-C (SIGINT).
-pub async fn signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+use std::future::Future;
+use std::pin::Pin;
+
+/// Starts listening for SIGTERM and SIGINT now, so a signal from here on is caught, and
+/// returns what completes on the first. Call it inside a tokio runtime before the command
+/// starts serving.
+pub fn signal() -> Pin<Box<dyn Future<Output = ()> + Send>> {
     #[cfg(unix)]
     {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-            return;
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut interrupt)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            return Box::pin(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+            });
         }
     }
-    let _ = ctrl_c.await;
+    Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

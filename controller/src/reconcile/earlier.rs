@@ -74,7 +74,7 @@ impl EarlierRevisions {
         let replica_sets = match &deployment.selector {
             Some(selector) => {
                 let api: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
-                list_pages(&api, selector, &name).await?
+                list_pages(&api, selector, &uid, &name).await?
             }
             None => Vec::new(),
         };
@@ -101,10 +101,12 @@ impl EarlierRevisions {
     }
 }
 
-/// The ReplicaSets `selector` matches, page by page, at most [`MAX_PAGES`] pages.
+/// The ReplicaSets `selector` matches that Deployment `owner_uid` controls (others sharing the
+/// labels are dropped as they come), page by page, at most [`MAX_PAGES`] pages.
 async fn list_pages(
     api: &Api<ReplicaSet>,
     selector: &str,
+    owner_uid: &str,
     name: &str,
 ) -> Result<Vec<CompactReplicaSet>> {
     let mut params = ListParams::default().labels(selector).limit(PAGE);
@@ -114,7 +116,12 @@ async fn list_pages(
             .list(&params)
             .await
             .map_err(|source| Error::kube("list the ReplicaSets of", name, source))?;
-        listed.extend(page.items.iter().map(CompactReplicaSet::from));
+        listed.extend(
+            page.items
+                .iter()
+                .map(CompactReplicaSet::from)
+                .filter(|rs| rs.owner.as_ref().is_some_and(|o| o.uid == owner_uid)),
+        );
         match page.metadata.continue_.filter(|token| !token.is_empty()) {
             Some(token) => params = params.continue_token(&token),
             None => return Ok(listed),

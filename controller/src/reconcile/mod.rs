@@ -256,6 +256,10 @@ async fn reconcile_inner(
     };
     let mut created = None;
     for write in writes {
+        let creates = match &write {
+            Write::CreateCheck(check) => Some(check.name_any()),
+            _ => None,
+        };
         apply(
             &context.client,
             namespace,
@@ -264,6 +268,11 @@ async fn reconcile_inner(
             &mut created,
         )
         .await?;
+        if let (Some(name), Some(snapshots), Some(_)) = (creates, &context.snapshots, &created) {
+            // A new object under a name seen before (the check was deleted and made again):
+            // its snapshot is still to take.
+            snapshots.forget(namespace, &name);
+        }
     }
     if let Some(snapshots) = &context.snapshots
         && snapshot_due

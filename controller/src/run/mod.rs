@@ -47,8 +47,9 @@ const CA_BUNDLE_PERIOD: Duration = Duration::from_secs(300);
 pub async fn run(args: RunArgs) -> Result<()> {
     let client = kube::Client::try_default().await.map_err(Error::Client)?;
     let (stop, stopped) = watch::channel(false);
+    let signal = ripcord_sidecar::shutdown::signal();
     tokio::spawn(async move {
-        ripcord_sidecar::shutdown::signal().await;
+        signal.await;
         tracing::info!("shutting down");
         let _ = stop.send(true);
     });

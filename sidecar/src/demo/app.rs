@@ -53,13 +53,12 @@ pub async fn run(args: &AppArgs) -> std::io::Result<()> {
         Service::new(behaviour, args.seed)
             .map_err(|err| std::io::Error::other(format!("demo service: {err}")))?,
     );
+    let mut stop = crate::shutdown::signal();
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tokio::spawn(service::serve(listener, Arc::clone(&service)));
     let period = Duration::from_secs_f64(1.0 / f64::from(args.rate.max(1)));
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let stop = crate::shutdown::signal();
-    tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = ticks.tick() => {

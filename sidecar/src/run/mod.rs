@@ -340,9 +340,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .build()
         .map_err(RunError::Runtime)?;
     runtime.block_on(async {
+        let stop = crate::shutdown::signal();
         let running = start_with(args, log_level).await?;
         tracing::info!(addr = %running.addr(), target = %args.target, "sidecar running");
-        crate::shutdown::signal().await;
+        stop.await;
         tracing::info!("stopping on signal");
         running.stop().await;
         Ok(())

@@ -1,4 +1,5 @@
-//! One check line per bar of issue 2 that the benchmark shows, `PASS` or `MISS` with the numbers,
+//! One check line per bar of issue 2 that the benchmark shows, `PASS` or `MISS` (or `UNSURE`, an
+//! A/A rate above its bar from too few releases to tell) with the numbers,
 //! and the oracle SPRT's line for the 10× bar. Checks compare Ripcord with deployable policies only.
 
 use super::policy::PolicyKind;
@@ -45,7 +46,11 @@ pub fn false_alarms(report: &Report<'_>) -> Vec<String> {
             let counted = report.false_alarm_count(t, &watch, PolicyKind::Ripcord);
             let naive = report.false_alarm_rate(t, &watch, PolicyKind::ZTest);
             let inflates = naive.zip(ours).is_some_and(|(n, o)| n > o && n > ALPHA);
-            let interval = counted.map(|(fired, n)| clopper_pearson(fired, n));
+            let hours = report.horizon_hours();
+            let interval = counted.map(|(fired, n)| {
+                let (low, high) = clopper_pearson(fired, n);
+                (low / hours, high / hours)
+            });
             let tag = match (ours, interval) {
                 (Some(o), _) if o <= ALPHA && inflates => "PASS",
                 (Some(_), Some((low, _))) if low <= ALPHA && inflates => "UNSURE",

@@ -43,8 +43,12 @@ impl<'a> Report<'a> {
     /// A/A false alarms per release-hour of `policy` on `watch` at traffic `t`.
     pub fn false_alarm_rate(&self, t: usize, watch: &str, policy: PolicyKind) -> Option<f64> {
         let times = self.groups.get(&(t, None, watch.to_string(), policy))?;
-        let hours = f64::from(self.results.config.horizon_s) / 3600.0;
-        Some(summarise(times).fired_share / hours)
+        Some(summarise(times).fired_share / self.horizon_hours())
+    }
+
+    /// How long each simulated release runs, in hours.
+    pub fn horizon_hours(&self) -> f64 {
+        f64::from(self.results.config.horizon_s) / 3600.0
     }
 
     /// A/A releases of `policy` on `watch` at traffic `t`: how many raised an alarm, of how many.

@@ -38,9 +38,8 @@ pub fn assign(
     let Some(hash) = template_hash(pod) else {
         return Assignment::idle();
     };
-    if !release.current.earlier_numbers.is_empty() {
-        // A ReplicaSet brought back (a rollback, `kubectl rollout undo`) is no release: no
-        // check is opened for it, so nobody is judged against anybody.
+    if release.brought_back() {
+        // No check is opened for it, so nobody is judged against anybody.
         return Assignment::idle();
     }
     let previous = release.previous.as_ref();
@@ -216,10 +215,7 @@ mod tests {
         let release = detect(&fixture.deployment, &fixture.replica_sets)
             .expect("valid")
             .expect("a release");
-        assert!(
-            !release.current.earlier_numbers.is_empty(),
-            "a reused ReplicaSet"
-        );
+        assert!(release.brought_back(), "a reused ReplicaSet");
         let previous = release
             .previous
             .as_ref()

@@ -78,7 +78,7 @@ pub fn plan(
     let mut requeue = None;
     let rolled_back_to =
         deployment.annotation(ROLLED_BACK_TO_ANNOTATION) == Some(current.hash.as_str());
-    if rolled_back_to || !current.earlier_numbers.is_empty() {
+    if rolled_back_to || release.brought_back() {
         if rollout_complete(deployment) {
             writes.extend(complete_rollback(observed));
         } else {

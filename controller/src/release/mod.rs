@@ -68,6 +68,12 @@ pub struct Release {
 }
 
 impl Release {
+    /// Whether the current revision is an earlier ReplicaSet brought back (a rollback, or a
+    /// template applied again) rather than a new release: no check is opened for it.
+    pub fn brought_back(&self) -> bool {
+        !self.current.earlier_numbers.is_empty()
+    }
+
     /// Whether the previous revision's pods had the sidecar, so they can serve as a live
     /// baseline. A release without a previous revision has none.
     pub fn previous_had_sidecar(&self) -> bool {

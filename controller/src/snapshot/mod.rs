@@ -98,13 +98,13 @@ impl Snapshots {
     /// when it already was, so a reconcile that runs before the caches show the recorded status
     /// does not read the previous pods and record it again.
     pub fn begin(&self, namespace: &str, check: &str) -> bool {
-        self.begun().insert(format!("{namespace}/{check}"))
+        self.begun().insert(begun_key(namespace, check))
     }
 
     /// Forgets that the snapshot of `namespace/check` was begun (its record could not be
     /// written; a later reconcile takes it again).
     pub fn forget(&self, namespace: &str, check: &str) {
-        self.begun().remove(&format!("{namespace}/{check}"));
+        self.begun().remove(&begun_key(namespace, check));
     }
 
     fn begun(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
@@ -193,6 +193,11 @@ impl crate::intake::SnapshotSource for Snapshots {
     ) -> futures::future::BoxFuture<'a, std::result::Result<Option<Bytes>, String>> {
         Box::pin(async move { self.read(namespace, check).await.map_err(|e| e.to_string()) })
     }
+}
+
+/// The key of ReleaseCheck `namespace/check` among the begun snapshots; the sweep splits it.
+fn begun_key(namespace: &str, check: &str) -> String {
+    format!("{namespace}/{check}")
 }
 
 /// Whether a ReleaseCheck whose status is `status` wants a snapshot now: it is being

@@ -1359,6 +1359,7 @@ async fn run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_c
                 "tls.crt": base64(theirs.cert_pem.as_bytes()),
                 "tls.key": base64(theirs.key_pem.as_bytes()),
                 "ca.crt": base64(theirs.ca_pem.as_bytes()),
+                "ca.key": base64(theirs.ca_key_pem.as_bytes()),
             });
             secret
         },
@@ -1439,7 +1440,10 @@ async fn run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_c
         fill["metadata"],
         json!({"resourceVersion": resource_version(&empty)})
     );
-    assert_eq!(members(&fill["data"]), ["ca.crt", "tls.crt", "tls.key"]);
+    assert_eq!(
+        members(&fill["data"]),
+        ["ca.crt", "ca.key", "tls.crt", "tls.key"]
+    );
     let stored = world.server.get(&secret_key).expect("the Secret");
     assert_eq!(stored["data"]["ca.crt"], base64(their_ca.as_bytes()));
     // The Lease (kube-lease-manager): a create of an empty Lease (no precondition: a create of

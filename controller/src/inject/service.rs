@@ -15,6 +15,7 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+use tokio::sync::watch;
 
 use super::config::InjectConfig;
 use super::error::{Error, Result};
@@ -32,12 +33,17 @@ const PATH: &str = "/mutate";
 /// The `/mutate` route over a shared [`InjectConfig`]; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Mutate {
-    config: Arc<InjectConfig>,
+    config: watch::Receiver<Arc<InjectConfig>>,
 }
 
 impl Mutate {
     /// The route injecting per `config`.
     pub fn new(config: Arc<InjectConfig>) -> Self {
+        Mutate::following(watch::channel(config).1)
+    }
+
+    /// The route injecting per the latest configuration sent on `config` (a renewed CA bundle).
+    pub fn following(config: watch::Receiver<Arc<InjectConfig>>) -> Self {
         Mutate { config }
     }
 
@@ -47,7 +53,8 @@ impl Mutate {
             Ok(review) => {
                 let request: AdmissionRequest<Pod> =
                     review.try_into().map_err(|_| Error::NoRequest)?;
-                mutate(&request, &self.config)
+                let config = Arc::clone(&self.config.borrow());
+                mutate(&request, &config)
             }
             Err(pod_error) => {
                 // A well-formed review of something that does not decode as a Pod is

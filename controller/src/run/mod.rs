@@ -40,6 +40,9 @@ const ACTOR_CONCURRENCY: usize = 32;
 /// How often settled releases' baseline snapshots are deleted.
 const SNAPSHOT_SWEEP_PERIOD: Duration = Duration::from_secs(300);
 
+/// How often cert-manager's certificate files are reread.
+const TLS_FILES_PERIOD: Duration = Duration::from_secs(60);
+
 /// How often the webhook's `caBundle` is checked again.
 const CA_BUNDLE_PERIOD: Duration = Duration::from_secs(300);
 
@@ -73,25 +76,7 @@ pub async fn run_with(
         serve(ops_listener, None, health, shutdown.clone()).instrument(tracing::info_span!("ops")),
     );
 
-    let certificate = match args.tls_mode {
-        TlsMode::Controller => {
-            tls::from_secret(&client, &namespace, &args.tls_secret, &args.service_name).await?
-        }
-        TlsMode::CertManager => tls::from_dir(&args.tls_dir)?,
-    };
-    if args.tls_mode == TlsMode::Controller {
-        spawn_ca_bundle(
-            client.clone(),
-            args.webhook_config_name.clone(),
-            certificate.ca_pem.clone(),
-        );
-    } else {
-        tokio::spawn(
-            Arc::clone(&certificate.serving)
-                .watch(Duration::from_secs(60), shutdown.clone())
-                .instrument(tracing::info_span!("tls_reload")),
-        );
-    }
+    let (certificate, bundle) = certificate(&client, &args, &namespace, shutdown.clone()).await?;
     let acceptor = certificate.serving.acceptor()?;
 
     let leadership = Leadership::elect(
@@ -138,7 +123,10 @@ pub async fn run_with(
     let actor = actor(&client, &args, &metrics)?;
     tokio::spawn(act_on(actor, queue).instrument(tracing::info_span!("actor")));
 
-    let inject = inject_config(&args, &namespace, &certificate.ca_pem)?;
+    let inject = inject_following(
+        inject_config(&args, &namespace, &certificate.ca_pem)?,
+        bundle,
+    );
     let directory: Arc<dyn ReleaseDirectory> = Arc::clone(&context) as Arc<dyn ReleaseDirectory>;
     let assignments: Arc<dyn AssignmentSource> = Arc::clone(&context) as Arc<dyn AssignmentSource>;
     let mut intake = Intake::new(
@@ -151,7 +139,7 @@ pub async fn run_with(
     if let Some(snapshots) = snapshots {
         intake = intake.with_snapshots(Arc::new(snapshots));
     }
-    let router = Router::new(Mutate::new(Arc::new(inject)), intake);
+    let router = Router::new(Mutate::following(inject), intake);
     let https_listener = bind(args.webhook_listen).await?;
     let https = tokio::spawn(
         serve(https_listener, Some(acceptor), router, shutdown.clone())
@@ -273,11 +261,74 @@ async fn act_on(actor: Actor, mut queue: mpsc::Receiver<AcceptedVerdict>) {
     }
 }
 
-/// Keeps the webhook's `caBundle` equal to the CA, retrying while the configuration is absent.
-fn spawn_ca_bundle(client: kube::Client, name: String, ca_pem: String) {
+/// The serving certificate and the CA bundle, which follows renewals: in `controller` mode from
+/// the shared Secret, renewed there before it expires (and the webhook's `caBundle` kept equal to
+/// the bundle); in `cert-manager` mode from its files, reread when it renews them.
+async fn certificate(
+    client: &kube::Client,
+    args: &RunArgs,
+    namespace: &str,
+    shutdown: Shutdown,
+) -> Result<(tls::Certificate, watch::Receiver<String>)> {
+    match args.tls_mode {
+        TlsMode::Controller => {
+            let pki = tls::SecretPki::new(client, namespace, &args.tls_secret, &args.service_name);
+            let (certificate, stored) = pki.certificate().await?;
+            let (bundle, following) = watch::channel(certificate.ca_pem.clone());
+            spawn_ca_bundle(
+                client.clone(),
+                args.webhook_config_name.clone(),
+                following.clone(),
+            );
+            tokio::spawn(
+                pki.keep_fresh(stored, Arc::clone(&certificate.serving), bundle, shutdown)
+                    .instrument(tracing::info_span!("tls_renew")),
+            );
+            Ok((certificate, following))
+        }
+        TlsMode::CertManager => {
+            let certificate = tls::from_dir(&args.tls_dir)?;
+            let (bundle, following) = watch::channel(certificate.ca_pem.clone());
+            tokio::spawn(
+                Arc::clone(&certificate.serving)
+                    .watch(TLS_FILES_PERIOD, shutdown.clone())
+                    .instrument(tracing::info_span!("tls_reload")),
+            );
+            tokio::spawn(
+                tls::watch_ca_file(args.tls_dir.clone(), bundle, shutdown)
+                    .instrument(tracing::info_span!("ca_reload")),
+            );
+            Ok((certificate, following))
+        }
+    }
+}
+
+/// The injection configuration, its CA bundle following `bundle`.
+fn inject_following(
+    config: InjectConfig,
+    mut bundle: watch::Receiver<String>,
+) -> watch::Receiver<Arc<InjectConfig>> {
+    let (sender, receiver) = watch::channel(Arc::new(config));
+    tokio::spawn(
+        async move {
+            while bundle.changed().await.is_ok() {
+                let ca_pem = bundle.borrow_and_update().clone();
+                sender.send_modify(|config| Arc::make_mut(config).controller_ca_pem = ca_pem);
+                tracing::info!("sidecars injected from now on trust the new CA bundle");
+            }
+        }
+        .instrument(tracing::info_span!("inject_ca")),
+    );
+    receiver
+}
+
+/// Keeps the webhook's `caBundle` equal to the CA bundle, retrying while the configuration is
+/// absent and at once when the bundle changes.
+fn spawn_ca_bundle(client: kube::Client, name: String, mut bundle: watch::Receiver<String>) {
     tokio::spawn(
         async move {
             loop {
+                let ca_pem = bundle.borrow_and_update().clone();
                 let wait = match crate::tls::apply_ca_bundle(client.clone(), &name, ca_pem.as_bytes()).await {
                     Ok(patched) => {
                         if patched {
@@ -290,7 +341,10 @@ fn spawn_ca_bundle(client: kube::Client, name: String, ca_pem: String) {
                         Duration::from_secs(10)
                     }
                 };
-                tokio::time::sleep(wait).await;
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    Ok(()) = bundle.changed() => {}
+                }
             }
         }
         .instrument(tracing::info_span!("ca_bundle")),
@@ -303,10 +357,11 @@ async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener> {
         .map_err(|source| Error::Bind { addr, source })
 }
 
+/// A cloneable future that completes at shutdown.
+type Shutdown = futures::future::Shared<futures::future::BoxFuture<'static, ()>>;
+
 /// A cloneable future that completes when `stopped` turns true (or its sender goes away).
-fn shutdown_future(
-    stopped: watch::Receiver<bool>,
-) -> futures::future::Shared<futures::future::BoxFuture<'static, ()>> {
+fn shutdown_future(stopped: watch::Receiver<bool>) -> Shutdown {
     use futures::FutureExt;
     async move {
         let mut stopped = stopped;

@@ -68,6 +68,13 @@ impl ServingCert {
         }))
     }
 
+    /// Swaps in a certificate from PEM (a renewed one); on an error the previous one stays.
+    pub fn replace(&self, chain_pem: &[u8], key_pem: &[u8]) -> Result<()> {
+        let key = certified_key(chain_pem, key_pem)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = key;
+        Ok(())
+    }
+
     /// Rereads the files and swaps the certificate in when they changed. Returns whether it
     /// changed; on an error the previous certificate stays in use.
     pub fn reload(&self) -> Result<bool> {

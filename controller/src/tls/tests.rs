@@ -32,6 +32,34 @@ pub(crate) fn connector(ca_pem: &str) -> TlsConnector {
     TlsConnector::from(Arc::new(config))
 }
 
+/// The leaf certificate (DER) `acceptor` presents to a client trusting `ca_pem` for `name`.
+pub(crate) async fn served_certificate(
+    acceptor: TlsAcceptor,
+    ca_pem: &str,
+    name: &str,
+) -> std::io::Result<Vec<u8>> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        if let Ok((stream, _)) = listener.accept().await {
+            let _ = acceptor.accept(stream).await;
+        }
+    });
+    let tcp = TcpStream::connect(addr).await?;
+    let server_name = ServerName::try_from(name.to_string()).expect("a DNS name");
+    let tls = connector(ca_pem).connect(server_name, tcp).await?;
+    let leaf = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|der| der.as_ref().to_vec())
+        .unwrap_or_default();
+    drop(tls);
+    let _ = server.await;
+    Ok(leaf)
+}
+
 /// Serves one connection that answers "pong" to "ping"; returns the client's result.
 async fn handshake(acceptor: TlsAcceptor, ca_pem: &str, name: &str) -> std::io::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

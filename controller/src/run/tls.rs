@@ -277,7 +277,7 @@ fn stored(secret: &Secret) -> Option<StoredPki> {
 mod tests {
     use super::*;
     use crate::tls::renew::{Reason, Renewal};
-    use crate::tls::{Issued, SERVING_VALIDITY, Validity, generate, issue_serving, new_ca};
+    use crate::tls::{SERVING_VALIDITY, Validity, generate, issue_serving, new_ca};
     use ripcord_fake_apiserver::{FakeApiServer, ObjectKey};
     use serde_json::json;
 
@@ -357,7 +357,8 @@ mod tests {
         );
         assert_eq!(decoded(&secret, CA_PRIVATE_KEY), stored.ca_key_pem);
         let writes = server.writes();
-        assert_eq!(writes.len(), 1, "{writes:#?}");
+        let paths: Vec<&str> = writes.iter().map(|w| w.path.as_str()).collect();
+        assert_eq!(writes.len(), 1, "{paths:?}");
         let body: serde_json::Value = serde_json::from_slice(&writes[0].body).expect("JSON");
         assert_eq!(body["metadata"]["resourceVersion"], version);
         assert_eq!(

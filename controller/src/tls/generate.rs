@@ -25,7 +25,8 @@ pub const CLOCK_SKEW: Duration = Duration::from_secs(3600);
 /// A generated CA and the serving certificate it signed, all PEM.
 #[derive(Clone)]
 pub struct Generated {
-    /// The CA certificate: the webhook's `caBundle` and the sidecars' `RIPCORD_CONTROLLER_CA`.
+    /// The CA certificate, the first of the trust bundle (the webhook's `caBundle` and the
+    /// sidecars' `RIPCORD_CONTROLLER_CA`).
     pub ca_pem: String,
     /// The CA's private key, to keep (for example in a Secret) if the CA must outlive the process.
     pub ca_key_pem: String,

@@ -2,14 +2,14 @@
 //! pure) and the new PKI that does it ([`carry_out`]).
 //!
 //! The trust bundle changes before what is served, never with it (unless what is served is
-//! unusable): a new CA first joins the bundle, first, which the webhook's `caBundle` and newly
-//! injected sidecars then carry; a certificate it signs is served only once the certificate in
-//! use, signed by the CA before, is in its last [`LAST_CALL`]. So a sidecar injected after the
-//! new CA joined has had a serving certificate's lifetime, less the last call, to be replaced
-//! before it would meet a certificate it does not trust. A CA is replaced this way
-//! [`CA_REPLACED_BEFORE`] ahead of its expiry, just after it signed a serving certificate; a
-//! Secret written before the CA's key was kept gains a CA at once. Retired CAs stay in the bundle
-//! until they expire.
+//! unusable): a new CA joins the bundle first, which the webhook's `caBundle` and newly injected
+//! sidecars then carry; a certificate it signs is served only once the certificate in use,
+//! signed by the CA before, is in its last [`LAST_CALL`], and the new CA is [`SETTLE`] old. So a
+//! sidecar injected after the new CA joined has had a serving certificate's lifetime, less the
+//! last call, to be replaced before it would meet a certificate it does not trust. A CA is
+//! replaced this way between [`CA_REPLACED_BEFORE`] and one year ahead of its expiry, within
+//! [`ADD_CA_WITHIN`] of signing a serving certificate; a Secret written before the CA's key was
+//! kept gains a CA at once. Retired CAs stay in the bundle until they expire.
 
 use std::time::{Duration, SystemTime};
 
@@ -20,8 +20,13 @@ use super::generate::{
 use super::stored::{Facts, StoredPki, validity};
 
 /// How long a new CA must have existed before a serving certificate it signed is served: long
-/// enough for every replica to have read it and put it into the webhook's `caBundle`.
-pub const SETTLE: Duration = Duration::from_secs(10 * 60);
+/// enough for every replica (rereading each minute) to have put it into the webhook's `caBundle`,
+/// and for a rolling upgrade to have replaced replicas of a version that does not renew.
+pub const SETTLE: Duration = Duration::from_secs(3600);
+
+/// How soon after the signing CA issued the serving certificate its successor may join the
+/// bundle, so that the certificate in use has nearly its whole lifetime left to overlap.
+pub const ADD_CA_WITHIN: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The time left on a serving certificate signed by a CA other than the signing one when it is
 /// at last replaced.
@@ -35,7 +40,8 @@ pub const CA_REPLACED_BEFORE: Duration = Duration::from_secs(2 * 365 * 24 * 3600
 pub enum Renewal {
     /// Nothing is due.
     Keep,
-    /// Nothing usable is stored and no CA can sign a replacement: a new CA and certificate.
+    /// Nothing usable is stored and no CA can sign a replacement: a new CA and certificate (the
+    /// stored CAs still valid stay in the bundle, for replicas still serving the old certificate).
     Fresh(Reason),
     /// The signing CA's key is unknown or the CA expires soon: a new CA joins the bundle, first,
     /// and signs renewals from now on; the serving certificate stays until its last call.
@@ -100,9 +106,7 @@ pub fn decide(facts: Option<&Facts>, now: SystemTime) -> Renewal {
         return Renewal::AddCa(Reason::NoSigningKey);
     };
     let expiring = signer.not_after < now + CA_REPLACED_BEFORE;
-    if !can_sign
-        || (expiring && facts.signed_by_signer && left(serving, now) > lifetime(serving) * 2 / 3)
-    {
+    if !can_sign || (expiring && facts.signed_by_signer && age(serving, now) <= ADD_CA_WITHIN) {
         return Renewal::AddCa(Reason::CaExpiring);
     }
     let settled = signer.not_before + CLOCK_SKEW + SETTLE <= now;
@@ -144,6 +148,12 @@ fn lifetime(cert: Validity) -> Duration {
         .unwrap_or_default()
 }
 
+/// Time since the certificate was issued (its `notBefore` is back-dated by [`CLOCK_SKEW`]).
+fn age(cert: Validity, now: SystemTime) -> Duration {
+    now.duration_since(cert.not_before + CLOCK_SKEW)
+        .unwrap_or_default()
+}
+
 fn left(cert: Validity, now: SystemTime) -> Duration {
     cert.not_after.duration_since(now).unwrap_or_default()
 }
@@ -165,17 +175,19 @@ pub fn carry_out(
             .filter(|pem| still_valid(pem, now))
             .collect()
     };
-    let fresh = || -> Result<StoredPki> {
+    let fresh = |kept: Vec<String>| -> Result<StoredPki> {
         let ca = new_ca(namespace, Validity::starting(now, CA_VALIDITY))?;
         let serving = issue_serving(&ca, service, namespace, serving_validity)?;
-        Ok(pki(serving, vec![ca.cert_pem.clone()], &ca))
+        let mut bundle = vec![ca.cert_pem.clone()];
+        bundle.extend(kept);
+        Ok(pki(serving, bundle, &ca))
     };
     let Some(stored) = stored else {
-        return fresh().map(Some);
+        return fresh(Vec::new()).map(Some);
     };
     Ok(Some(match renewal {
         Renewal::Keep => return Ok(None),
-        Renewal::Fresh(_) => fresh()?,
+        Renewal::Fresh(_) => fresh(unexpired(stored))?,
         Renewal::AddCa(_) => {
             let ca = new_ca(namespace, Validity::starting(now, CA_VALIDITY))?;
             let mut bundle = vec![ca.cert_pem.clone()];
@@ -191,7 +203,7 @@ pub fn carry_out(
                 stored.bundle_blocks().into_iter().next(),
                 &stored.ca_key_pem,
             ) else {
-                return fresh().map(Some);
+                return fresh(unexpired(stored)).map(Some);
             };
             let ca = Issued {
                 cert_pem: ca_cert,

@@ -138,6 +138,7 @@ pub struct Metrics {
     actions: Family<ActionLabels, Counter>,
     verdict_to_action: Histogram,
     leader: Gauge<i64, AtomicI64>,
+    serving_not_after: Gauge<i64, AtomicI64>,
 }
 
 /// Bucket bounds of the verdict-to-action histogram, in seconds: 1 ms to 10 s.
@@ -185,6 +186,12 @@ impl Metrics {
             "1 while this replica holds the acting Lease, else 0",
             leader.clone(),
         );
+        let serving_not_after = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "tls_serving_not_after_seconds",
+            "Unix time at which the certificate this replica serves expires (alert well before it)",
+            serving_not_after.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -193,6 +200,7 @@ impl Metrics {
             actions,
             verdict_to_action,
             leader,
+            serving_not_after,
         }
     }
 
@@ -232,6 +240,14 @@ impl Metrics {
         self.leader.set(i64::from(leading));
     }
 
+    /// Records when the served certificate expires.
+    pub fn set_serving_not_after(&self, at: std::time::SystemTime) {
+        let seconds = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.serving_not_after.set(seconds);
+    }
+
     /// The registry in Prometheus' text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut text = String::new();
@@ -260,6 +276,7 @@ mod tests {
         metrics.action(ActionKind::Rollback, ActionResult::Done);
         metrics.verdict_to_action(Duration::from_millis(3));
         metrics.set_leader(true);
+        metrics.set_serving_not_after(std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000));
         let text = metrics.encode().expect("encodes");
         for line in [
             "ripcord_controller_reconciles_total{result=\"ok\"} 1",
@@ -268,6 +285,7 @@ mod tests {
             "ripcord_controller_actions_total{kind=\"rollback\",result=\"done\"} 2",
             "ripcord_controller_verdict_to_action_seconds_bucket{le=\"0.005\"} 1",
             "ripcord_controller_leader 1",
+            "ripcord_controller_tls_serving_not_after_seconds 1800000000",
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }

@@ -77,6 +77,14 @@ pub async fn run_with(
     );
 
     let (certificate, bundle) = certificate(&client, &args, &namespace, shutdown.clone()).await?;
+    tokio::spawn(
+        report_certificate_expiry(
+            Arc::clone(&certificate.serving),
+            Arc::clone(&metrics),
+            shutdown.clone(),
+        )
+        .instrument(tracing::info_span!("tls_expiry")),
+    );
     let acceptor = certificate.serving.acceptor()?;
 
     let leadership = Leadership::elect(
@@ -278,6 +286,7 @@ async fn certificate(
             spawn_ca_bundle(
                 client.clone(),
                 args.webhook_config_name.clone(),
+                pki.clone(),
                 following.clone(),
             );
             tokio::spawn(
@@ -303,6 +312,26 @@ async fn certificate(
     }
 }
 
+/// Keeps the metric of the served certificate's expiry current until `shutdown`.
+async fn report_certificate_expiry(
+    serving: Arc<crate::tls::ServingCert>,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+) {
+    let mut ticks = tokio::time::interval(TLS_FILES_PERIOD);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                if let Some(at) = serving.not_after() {
+                    metrics.set_serving_not_after(at);
+                }
+            }
+            () = &mut shutdown => break,
+        }
+    }
+}
+
 /// The injection configuration, its CA bundle following `bundle`.
 fn inject_following(
     config: InjectConfig,
@@ -322,14 +351,20 @@ fn inject_following(
     receiver
 }
 
-/// Keeps the webhook's `caBundle` equal to the CA bundle, retrying while the configuration is
-/// absent and at once when the bundle changes.
-fn spawn_ca_bundle(client: kube::Client, name: String, mut bundle: watch::Receiver<String>) {
+/// Keeps the webhook's `caBundle` equal to the CA bundle stored in `pki`'s Secret, reread before
+/// each write (so a replica a round behind never puts back a bundle another has extended),
+/// retrying while the configuration is absent and at once when `bundle` says it changed.
+fn spawn_ca_bundle(
+    client: kube::Client,
+    name: String,
+    pki: tls::SecretPki,
+    mut bundle: watch::Receiver<String>,
+) {
     tokio::spawn(
         async move {
             loop {
-                let ca_pem = bundle.borrow_and_update().clone();
-                let wait = match crate::tls::apply_ca_bundle(client.clone(), &name, ca_pem.as_bytes()).await {
+                let in_memory = bundle.borrow_and_update().clone();
+                let wait = match publish_ca_bundle(&client, &name, &pki, in_memory).await {
                     Ok(patched) => {
                         if patched {
                             tracing::info!(webhook = %name, "caBundle updated");
@@ -349,6 +384,18 @@ fn spawn_ca_bundle(client: kube::Client, name: String, mut bundle: watch::Receiv
         }
         .instrument(tracing::info_span!("ca_bundle")),
     );
+}
+
+/// Writes the Secret's CA bundle (`in_memory` if the Secret holds none) into the webhook's
+/// `caBundle`; whether it patched.
+async fn publish_ca_bundle(
+    client: &kube::Client,
+    name: &str,
+    pki: &tls::SecretPki,
+    in_memory: String,
+) -> Result<bool> {
+    let ca_pem = pki.stored_bundle().await?.unwrap_or(in_memory);
+    Ok(crate::tls::apply_ca_bundle(client.clone(), name, ca_pem.as_bytes()).await?)
 }
 
 async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener> {

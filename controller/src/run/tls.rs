@@ -101,6 +101,16 @@ impl SecretPki {
         }
     }
 
+    /// The CA bundle the Secret holds now, if it holds a PKI.
+    pub(super) async fn stored_bundle(&self) -> Result<Option<String>> {
+        let secret = self
+            .api
+            .get(&self.name)
+            .await
+            .map_err(|source| Error::kube("read TLS Secret", &self.name, source))?;
+        Ok(stored(&secret).map(|pki| pki.ca_bundle_pem))
+    }
+
     /// Reads the Secret, writes the renewal due at `now` if any, and returns what it then holds.
     async fn sync(&self, now: SystemTime) -> Result<StoredPki> {
         let dns_name = format!("{}.{}.svc", self.service, self.namespace);
@@ -447,6 +457,43 @@ mod tests {
         .await
         .expect("handshake");
         assert_eq!(Some(served), leaf(&theirs.cert_pem));
+    }
+
+    #[tokio::test]
+    async fn the_ca_bundle_published_is_the_secrets_not_a_stale_copy() {
+        let current = generate(SERVICE, "ripcord").expect("generated");
+        let stale = generate(SERVICE, "ripcord").expect("generated").ca_pem;
+        let (server, _) = server_with_secret(&[
+            (CERT_KEY, &current.cert_pem),
+            (KEY_KEY, &current.key_pem),
+            (CA_KEY, &current.ca_pem),
+            (CA_PRIVATE_KEY, &current.ca_key_pem),
+        ])
+        .await;
+        let fixture = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../testdata/admission/mutatingwebhookconfiguration.json"
+        ))
+        .expect("fixture");
+        let config_key = server
+            .insert(serde_json::from_str(&fixture).expect("JSON"))
+            .expect("stored");
+        let client = server.client().expect("client");
+        let pki = SecretPki::new(&client, "ripcord", "ripcord-controller-tls", SERVICE);
+
+        let patched = super::super::publish_ca_bundle(&client, "ripcord", &pki, stale)
+            .await
+            .expect("published");
+
+        assert!(patched);
+        let config = server.get(&config_key).expect("configuration");
+        for webhook in config["webhooks"].as_array().expect("webhooks") {
+            let bundle = decoded(
+                &json!({"data": {"b": webhook["clientConfig"]["caBundle"]}}),
+                "b",
+            );
+            assert_eq!(bundle.as_deref(), Some(current.ca_pem.as_str()));
+        }
     }
 
     fn leaf(pem: &str) -> Option<Vec<u8>> {

@@ -168,6 +168,11 @@ async fn a_renewed_certificate_is_served_to_new_connections_without_a_restart() 
     let pki = fresh(t0 - days(250));
     let serving =
         ServingCert::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).expect("usable");
+    let expiring = serving.not_after().expect("an expiry");
+    assert!(
+        expiring < t0 + days(120),
+        "the aged certificate expires within four months"
+    );
     let (renewed, renewal) = step(&pki, t0);
     assert_eq!(renewal, Renewal::Reissue(Reason::Due));
     serving
@@ -185,6 +190,10 @@ async fn a_renewed_certificate_is_served_to_new_connections_without_a_restart() 
         served,
         expected.as_ref(),
         "the renewed certificate is served"
+    );
+    assert!(
+        serving.not_after().expect("an expiry") > t0 + days(360),
+        "the expiry reported follows the renewal"
     );
 }
 

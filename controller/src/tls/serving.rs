@@ -68,6 +68,13 @@ impl ServingCert {
         }))
     }
 
+    /// When the certificate served now expires, if its leaf parses.
+    pub fn not_after(&self) -> Option<std::time::SystemTime> {
+        let current = Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()));
+        let leaf = current.cert.first()?;
+        super::stored::validity(leaf).map(|v| v.not_after)
+    }
+
     /// Swaps in a certificate from PEM (a renewed one); on an error the previous one stays.
     pub fn replace(&self, chain_pem: &[u8], key_pem: &[u8]) -> Result<()> {
         let key = certified_key(chain_pem, key_pem)?;

@@ -25,6 +25,8 @@ enum Reply {
     Status(u16),
     /// Never answers.
     Hang,
+    /// 200 after this many milliseconds.
+    Slow(u64),
 }
 
 /// One request the server received.
@@ -102,6 +104,10 @@ async fn answer(
         Reply::Status(status) => status,
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
+            200
+        }
+        Reply::Slow(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
             200
         }
     };
@@ -283,4 +289,55 @@ async fn offers_never_wait_on_a_hanging_intake_and_the_latest_verdict_wins() {
         intake.received.try_recv().is_err(),
         "superseded verdicts are never sent"
     );
+}
+
+#[tokio::test]
+async fn a_stopping_reporter_waits_until_the_last_verdict_is_answered() {
+    let mut intake = Intake::start(vec![Reply::Slow(300)]).await;
+    let token = token_file("drain", "t");
+    let reporter = Reporter::start(config(intake.url(), token, 2000, 50)).expect("start");
+
+    reporter.offer(verdict(9));
+    let started = Instant::now();
+    assert!(reporter.drain(Duration::from_secs(3)).await, "delivered");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "returned before the intake answered: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(decoded(&intake.next().await).verdict.ticks, 9);
+}
+
+#[tokio::test]
+async fn a_stopping_reporter_gives_up_at_its_limit() {
+    let mut intake = Intake::start(vec![Reply::Hang]).await;
+    let token = token_file("drain-limit", "t");
+    let reporter = Reporter::start(config(intake.url(), token, 5000, 50)).expect("start");
+
+    reporter.offer(verdict(3));
+    let started = Instant::now();
+    assert!(
+        !reporter.drain(Duration::from_millis(200)).await,
+        "not delivered"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        decoded(&intake.next().await).verdict.ticks,
+        3,
+        "it was sent"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_reporter_drains_at_once() {
+    let intake = Intake::start(Vec::new()).await;
+    let token = token_file("drain-idle", "t");
+    let reporter = Reporter::start(config(intake.url(), token, 1000, 50)).expect("start");
+    let started = Instant::now();
+    assert!(reporter.drain(Duration::from_secs(3)).await);
+    assert!(started.elapsed() < Duration::from_millis(100));
 }

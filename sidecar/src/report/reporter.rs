@@ -90,6 +90,10 @@ struct Shared {
     /// The verdict waiting to be sent, with its sequence number.
     slot: Mutex<Option<(u64, Verdict)>>,
     wake: Notify,
+    /// The worker holds a verdict taken from the slot (set under the slot's lock).
+    busy: std::sync::atomic::AtomicBool,
+    /// Notified when the worker has nothing left to send.
+    idle: Notify,
     next_sequence: AtomicU64,
     offered: AtomicU64,
     delivered: AtomicU64,
@@ -99,11 +103,18 @@ struct Shared {
 }
 
 impl Shared {
+    /// The verdict waiting, marking the worker busy with it (or not busy, when none waits).
     fn take(&self) -> Option<(u64, Verdict)> {
-        self.slot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let pending = slot.take();
+        self.busy.store(pending.is_some(), Ordering::SeqCst);
+        pending
+    }
+
+    /// Whether nothing waits and nothing is being sent.
+    fn is_idle(&self) -> bool {
+        let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.is_none() && !self.busy.load(Ordering::SeqCst)
     }
 }
 
@@ -150,6 +161,24 @@ impl Reporter {
         self.shared.wake.notify_one();
     }
 
+    /// Waits, at most `limit`, until the verdict last offered has been delivered or dropped, then
+    /// stops the task; whether everything was sent. For shutdown: a canary stopped right after
+    /// its judge decided still tells the controller.
+    pub async fn drain(self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.shared.idle.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.shared.is_idle() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.shared.is_idle();
+            }
+        }
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> ReporterStats {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
@@ -183,6 +212,7 @@ impl Worker {
             while let Some(pending) = self.shared.take() {
                 self.deliver(pending).await;
             }
+            self.shared.idle.notify_waiters();
         }
     }
 

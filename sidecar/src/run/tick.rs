@@ -27,6 +27,10 @@ use crate::window::{Extractor, MetricDelta, Unavailable};
 /// baseline source, for example).
 const MAX_RANGE: Duration = Duration::from_secs(300);
 
+/// Longest a stopping canary waits for its last verdict to reach the controller (well inside a
+/// pod's default 30 s grace period).
+const DRAIN_LIMIT: Duration = Duration::from_secs(3);
+
 /// The run loop's settings and state.
 pub(super) struct Loop {
     scraper: Scraper,
@@ -108,9 +112,20 @@ impl Loop {
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
-                () = &mut stop => return,
+                () = &mut stop => break,
             }
             self.tick().await;
+        }
+        self.drain().await;
+    }
+
+    /// Gives the canary's reporter up to [`DRAIN_LIMIT`] to deliver the verdict last offered.
+    async fn drain(&mut self) {
+        let Some(reporter) = self.canary.take().and_then(|canary| canary.reporter) else {
+            return;
+        };
+        if !reporter.drain(DRAIN_LIMIT).await {
+            tracing::warn!("stopping before the last verdict reached the controller");
         }
     }
 

@@ -175,6 +175,7 @@ async fn a_snapshot_is_taken_kept_served_to_its_canary_and_swept() {
     .expect("snapshots");
 
     let record = snapshots.take("shop", "checkout-7", &peers, now).await;
+    let taken = record.clone();
     assert_eq!((record.pods_asked, record.pods_answered), (3, 2));
     assert_eq!(record.observations, 20, "{record:?}");
     assert_eq!(record.config_map.as_deref(), Some(NAME));
@@ -184,6 +185,11 @@ async fn a_snapshot_is_taken_kept_served_to_its_canary_and_swept() {
     let writes = api.writes();
     assert_eq!(writes.len(), 1, "{writes:?}");
     let create = &writes[0];
+    assert_eq!(
+        create.json().expect("a JSON body")["metadata"]["annotations"]["ripcord.dev/snapshot-record"],
+        serde_json::to_string(&taken).expect("JSON"),
+        "the ConfigMap carries the record of its reading"
+    );
     assert_eq!(
         (&create.method, create.path.as_str()),
         (&Method::POST, CONFIG_MAPS)
@@ -215,6 +221,10 @@ async fn a_snapshot_is_taken_kept_served_to_its_canary_and_swept() {
 
     let again = snapshots.take("shop", "checkout-7", &peers[..1], now).await;
     assert_eq!(again.config_map.as_deref(), Some(NAME), "the first is kept");
+    assert_eq!(
+        again, taken,
+        "a later reading records what is kept (3 asked, 2 answered), not itself (1 asked)"
+    );
     let held = api
         .list("v1", "configmaps", Some("ripcord"))
         .into_iter()

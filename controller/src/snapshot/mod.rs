@@ -16,7 +16,7 @@ use bytes::Bytes;
 use ripcord_sidecar::assign::{Assignment, Role};
 
 pub use error::{Error, Result};
-pub use store::Store;
+pub use store::{Created, Store};
 pub use take::Peer;
 
 use crate::crd::{BaselineSnapshot, Phase, ReleaseCheckStatus, rfc3339_from_ms};
@@ -153,19 +153,30 @@ impl Snapshots {
         }
         if kept > 0 {
             let json = String::from_utf8(json).unwrap_or_default();
-            match self.store.create(namespace, check, json).await {
-                Ok(name) => {
-                    record.config_map = Some(name);
-                    record.observations = i64::try_from(kept).unwrap_or(i64::MAX);
+            let stored = BaselineSnapshot {
+                config_map: Some(store::config_map_name(namespace, check)),
+                observations: i64::try_from(kept).unwrap_or(i64::MAX),
+                message: joined(&reasons),
+                ..record.clone()
+            };
+            match self.store.create(namespace, check, json, &stored).await {
+                Ok(Created::New) => return stored,
+                Ok(Created::Kept(Some(earlier))) => return earlier,
+                Ok(Created::Kept(None)) => {
+                    reasons.push(
+                        "an earlier reading is kept; the counts describe a later one".to_string(),
+                    );
+                    record = BaselineSnapshot {
+                        message: None,
+                        ..stored
+                    };
                 }
                 Err(error) => reasons.push(error.to_string()),
             }
         } else if !peers.is_empty() {
             reasons.push("no pod served a usable second".to_string());
         }
-        if !reasons.is_empty() {
-            record.message = Some(reasons.join("; "));
-        }
+        record.message = joined(&reasons);
         record
     }
 
@@ -193,6 +204,11 @@ impl crate::intake::SnapshotSource for Snapshots {
     ) -> futures::future::BoxFuture<'a, std::result::Result<Option<Bytes>, String>> {
         Box::pin(async move { self.read(namespace, check).await.map_err(|e| e.to_string()) })
     }
+}
+
+/// `reasons` joined for a record's message; `None` when there are none.
+fn joined(reasons: &[String]) -> Option<String> {
+    (!reasons.is_empty()).then(|| reasons.join("; "))
 }
 
 /// The key of ReleaseCheck `namespace/check` among the begun snapshots; the sweep splits it.

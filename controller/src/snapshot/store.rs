@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Preconditions};
 
 use super::error::{Error, Result};
+use crate::crd::BaselineSnapshot;
 
 /// Label marking Ripcord's snapshot ConfigMaps (the sweep lists by it).
 pub const SNAPSHOT_LABEL: &str = "ripcord.dev/snapshot";
@@ -17,8 +18,22 @@ pub const SNAPSHOT_LABEL: &str = "ripcord.dev/snapshot";
 /// Annotation naming the ReleaseCheck a snapshot belongs to, `namespace/name`.
 pub const CHECK_ANNOTATION: &str = "ripcord.dev/release-check";
 
+/// Annotation holding, as JSON, the record of the reading the ConfigMap keeps, so that a later
+/// reading that finds it already created records what is kept, not what it read itself.
+pub const RECORD_ANNOTATION: &str = "ripcord.dev/snapshot-record";
+
 /// The ConfigMap key holding the window JSON.
 pub const DATA_KEY: &str = "window.json";
+
+/// What creating a snapshot ConfigMap found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// This reading is now kept.
+    New,
+    /// An earlier reading was kept already (another replica, an earlier reconcile whose status
+    /// write failed), with its record when the ConfigMap carries one.
+    Kept(Option<BaselineSnapshot>),
+}
 
 /// Longest ConfigMap name Kubernetes accepts.
 const MAX_NAME: usize = 253;
@@ -39,8 +54,15 @@ pub fn config_map_name(namespace: &str, check: &str) -> String {
     format!("ripcord-snapshot.{hex}")
 }
 
-/// The immutable ConfigMap holding `json`, the snapshot of ReleaseCheck `namespace/check`.
-pub fn config_map(home: &str, namespace: &str, check: &str, json: String) -> ConfigMap {
+/// The immutable ConfigMap holding `json`, the snapshot of ReleaseCheck `namespace/check`
+/// described by `record`.
+pub fn config_map(
+    home: &str,
+    namespace: &str,
+    check: &str,
+    json: String,
+    record: &BaselineSnapshot,
+) -> ConfigMap {
     ConfigMap {
         metadata: ObjectMeta {
             name: Some(config_map_name(namespace, check)),
@@ -52,10 +74,13 @@ pub fn config_map(home: &str, namespace: &str, check: &str, json: String) -> Con
                     "ripcord".to_string(),
                 ),
             ])),
-            annotations: Some(BTreeMap::from([(
-                CHECK_ANNOTATION.to_string(),
-                format!("{namespace}/{check}"),
-            )])),
+            annotations: Some(BTreeMap::from([
+                (CHECK_ANNOTATION.to_string(), format!("{namespace}/{check}")),
+                (
+                    RECORD_ANNOTATION.to_string(),
+                    serde_json::to_string(record).unwrap_or_default(),
+                ),
+            ])),
             ..ObjectMeta::default()
         },
         data: Some(BTreeMap::from([(DATA_KEY.to_string(), json)])),
@@ -75,6 +100,16 @@ pub fn check_of(config_map: &ConfigMap) -> Option<(String, String)> {
     Some((namespace.to_string(), name.to_string()))
 }
 
+/// The record of the reading a snapshot ConfigMap keeps, if it carries a readable one.
+pub fn record_of(config_map: &ConfigMap) -> Option<BaselineSnapshot> {
+    let value = config_map
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(RECORD_ANNOTATION)?;
+    serde_json::from_str(value).ok()
+}
+
 /// The snapshot ConfigMaps of one namespace.
 #[derive(Clone)]
 pub struct Store {
@@ -91,14 +126,24 @@ impl Store {
         }
     }
 
-    /// Keeps `json` as the snapshot of ReleaseCheck `namespace/check`; returns the ConfigMap's
-    /// name. One that exists already (another replica, an earlier reconcile) is kept as is.
-    pub async fn create(&self, namespace: &str, check: &str, json: String) -> Result<String> {
-        let object = config_map(&self.home, namespace, check, json);
+    /// Keeps `json`, described by `record`, as the snapshot of ReleaseCheck `namespace/check`.
+    /// One that exists already (another replica, an earlier reconcile) is kept as is, and its
+    /// record returned.
+    pub async fn create(
+        &self,
+        namespace: &str,
+        check: &str,
+        json: String,
+        record: &BaselineSnapshot,
+    ) -> Result<Created> {
+        let object = config_map(&self.home, namespace, check, json, record);
         let name = object.metadata.name.clone().unwrap_or_default();
         match self.api.create(&crate::post_params(), &object).await {
-            Ok(_) => Ok(name),
-            Err(kube::Error::Api(status)) if status.code == 409 => Ok(name),
+            Ok(_) => Ok(Created::New),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                let existing = self.api.get_opt(&name).await.ok().flatten();
+                Ok(Created::Kept(existing.as_ref().and_then(record_of)))
+            }
             Err(source) => Err(Error::Kube {
                 action: "create",
                 name,
@@ -191,7 +236,14 @@ mod tests {
 
     #[test]
     fn the_config_map_names_its_check_and_is_immutable() {
-        let object = config_map("ripcord", "shop", "checkout-3", "{}".to_string());
+        let record = BaselineSnapshot {
+            pods_asked: 3,
+            pods_answered: 2,
+            observations: 30,
+            ..BaselineSnapshot::default()
+        };
+        let object = config_map("ripcord", "shop", "checkout-3", "{}".to_string(), &record);
+        assert_eq!(record_of(&object), Some(record));
         assert_eq!(object.immutable, Some(true));
         assert_eq!(object.metadata.namespace.as_deref(), Some("ripcord"));
         assert_eq!(

@@ -1325,7 +1325,6 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_conflict() {
-    use clap::Parser as _;
     let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
     let config: Value = serde_json::from_str(
         &std::fs::read_to_string(format!(
@@ -1365,7 +1364,7 @@ async fn run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_c
         },
     );
     world.server.clear_requests();
-    let cli = Cli::parse_from([
+    let cli = parse_alone([
         "test",
         "--webhook-listen",
         &format!("127.0.0.1:{}", free_port()),
@@ -1556,4 +1555,12 @@ async fn a_lease_taken_by_another_replica_between_read_and_apply_is_not_taken_ov
         patches[0].json().expect("JSON")["spec"]["holderIdentity"],
         "controller-0"
     );
+}
+
+/// Parses `args` as the command line alone: the `RIPCORD_*` variables of the environment the
+/// tests run in are not read.
+fn parse_alone<const N: usize>(args: [&str; N]) -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Cli::command().mut_args(|arg| arg.env(None::<&str>));
+    Cli::from_arg_matches(&command.get_matches_from(args)).expect("valid arguments")
 }

@@ -212,7 +212,7 @@ async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
     let _previous = previous_sidecar().await;
     let (https_port, ops_port) = (free_port(), free_port());
     let credentials = std::env::temp_dir().join("ripcord-controller-run-test");
-    let cli = Cli::parse_from([
+    let cli = parse_alone([
         "test",
         "--webhook-listen",
         &format!("127.0.0.1:{https_port}"),
@@ -507,4 +507,12 @@ async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
         matches!(finished, Ok(Ok(Ok(())))),
         "the controller stops cleanly when asked: {finished:?}"
     );
+}
+
+/// Parses `args` as the command line alone: the `RIPCORD_*` variables of the environment the
+/// tests run in are not read.
+fn parse_alone<const N: usize>(args: [&str; N]) -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Cli::command().mut_args(|arg| arg.env(None::<&str>));
+    Cli::from_arg_matches(&command.get_matches_from(args)).expect("valid arguments")
 }

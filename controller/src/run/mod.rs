@@ -421,7 +421,7 @@ fn shutdown_future(stopped: watch::Receiver<bool>) -> Shutdown {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use clap::{CommandFactory, FromArgMatches, Parser};
 
     #[derive(Parser)]
     struct Cli {
@@ -429,10 +429,30 @@ mod tests {
         run: RunArgs,
     }
 
+    /// Parses `all` as the command line alone: the `RIPCORD_*` variables of the environment the
+    /// tests run in are not read.
+    fn parse(all: Vec<&str>) -> std::result::Result<RunArgs, clap::Error> {
+        let command = Cli::command().mut_args(|arg| arg.env(None::<&str>));
+        let matches = command.try_get_matches_from(all)?;
+        Cli::from_arg_matches(&matches).map(|cli| cli.run)
+    }
+
     fn args(extra: &[&str]) -> RunArgs {
         let mut all = vec!["test", "--sidecar-image", "ripcord-sidecar:test"];
         all.extend_from_slice(extra);
-        Cli::try_parse_from(all).expect("valid arguments").run
+        parse(all).expect("valid arguments")
+    }
+
+    #[test]
+    fn the_environment_the_tests_run_in_is_not_read() {
+        let command = Cli::command().mut_args(|arg| arg.env(None::<&str>));
+        assert!(command.get_arguments().all(|arg| arg.get_env().is_none()));
+        assert!(
+            Cli::command().get_arguments().any(|arg| arg
+                .get_env()
+                .is_some_and(|env| env == "RIPCORD_SERVICE_NAME")),
+            "the real command line reads RIPCORD_SERVICE_NAME"
+        );
     }
 
     #[test]
@@ -465,7 +485,9 @@ mod tests {
     fn an_unknown_pull_policy_is_refused_by_name() {
         let mut all = vec!["test", "--sidecar-image", "x"];
         all.extend(["--sidecar-image-pull-policy", "Sometimes"]);
-        let err = Cli::try_parse_from(all).err().expect("refused");
+        let Err(err) = parse(all) else {
+            panic!("an unknown pull policy is refused");
+        };
         assert!(err.to_string().contains("Sometimes"), "{err}");
     }
 }

@@ -382,7 +382,7 @@ impl RunError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use clap::{CommandFactory, FromArgMatches, Parser};
 
     #[derive(Debug, Parser)]
     struct Cli {
@@ -390,11 +390,19 @@ mod tests {
         run: RunArgs,
     }
 
+    /// The defaults alone: the `RIPCORD_*` variables of the environment the tests run in are
+    /// not read.
+    fn defaults() -> RunArgs {
+        let command = Cli::command().mut_args(|arg| arg.env(None::<&str>));
+        let matches = command
+            .try_get_matches_from(["ripcord-sidecar"])
+            .expect("defaults");
+        Cli::from_arg_matches(&matches).expect("defaults").run
+    }
+
     #[test]
     fn defaults_follow_the_container_contract() {
-        let args = Cli::try_parse_from(["ripcord-sidecar"])
-            .expect("defaults")
-            .run;
+        let args = defaults();
         assert_eq!(args.target, "http://127.0.0.1:8080/metrics");
         assert_eq!(args.listen.to_string(), "0.0.0.0:9464");
         assert_eq!(
@@ -412,9 +420,7 @@ mod tests {
     fn controller_urls_are_checked_and_trimmed() {
         let tls = Tls::with_web_roots().expect("web roots");
         let parse = |url: &str| {
-            let mut args = Cli::try_parse_from(["ripcord-sidecar"])
-                .expect("defaults")
-                .run;
+            let mut args = defaults();
             args.controller_url = Some(url.to_string());
             args.controller(&tls)
         };

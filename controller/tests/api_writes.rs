@@ -1562,5 +1562,6 @@ async fn a_lease_taken_by_another_replica_between_read_and_apply_is_not_taken_ov
 fn parse_alone<const N: usize>(args: [&str; N]) -> Cli {
     use clap::{CommandFactory, FromArgMatches};
     let command = Cli::command().mut_args(|arg| arg.env(None::<&str>));
-    Cli::from_arg_matches(&command.get_matches_from(args)).expect("valid arguments")
+    let matches = command.try_get_matches_from(args).expect("valid arguments");
+    Cli::from_arg_matches(&matches).expect("valid arguments")
 }

@@ -514,5 +514,6 @@ async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
 fn parse_alone<const N: usize>(args: [&str; N]) -> Cli {
     use clap::{CommandFactory, FromArgMatches};
     let command = Cli::command().mut_args(|arg| arg.env(None::<&str>));
-    Cli::from_arg_matches(&command.get_matches_from(args)).expect("valid arguments")
+    let matches = command.try_get_matches_from(args).expect("valid arguments");
+    Cli::from_arg_matches(&matches).expect("valid arguments")
 }

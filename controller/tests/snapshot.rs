@@ -225,6 +225,11 @@ async fn a_snapshot_is_taken_kept_served_to_its_canary_and_swept() {
         again, taken,
         "a later reading records what is kept (3 asked, 2 answered), not itself (1 asked)"
     );
+    assert_eq!(
+        snapshots.take("shop", "checkout-7", &[], now).await,
+        taken,
+        "with no previous pod left, the snapshot kept is still recorded"
+    );
     let held = api
         .list("v1", "configmaps", Some("ripcord"))
         .into_iter()

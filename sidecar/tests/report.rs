@@ -341,3 +341,26 @@ async fn an_idle_reporter_drains_at_once() {
     assert!(reporter.drain(Duration::from_secs(3)).await);
     assert!(started.elapsed() < Duration::from_millis(100));
 }
+
+#[tokio::test]
+async fn a_stopping_reporter_waits_through_a_retry() {
+    let mut intake = Intake::start(vec![Reply::Status(503), Reply::Slow(300)]).await;
+    let token = token_file("drain-retry", "t");
+    let reporter = Reporter::start(config(intake.url(), token, 2000, 50)).expect("start");
+
+    reporter.offer(verdict(4));
+    let first = intake.next().await;
+    let retry = intake.next().await;
+    // The retry is in flight (its answer comes 300 ms after it arrived): not yet delivered.
+    assert!(reporter.drain(Duration::from_secs(3)).await, "delivered");
+    assert!(
+        retry.at.elapsed() >= Duration::from_millis(250),
+        "returned before the retry was answered: {:?}",
+        retry.at.elapsed()
+    );
+    assert_eq!(
+        decoded(&first).sequence,
+        decoded(&retry).sequence,
+        "the same report"
+    );
+}

@@ -114,9 +114,10 @@ impl Snapshots {
     }
 
     /// Reads `peers`' windows over the span before `now_ms`, keeps their per-second sums as
-    /// the snapshot of ReleaseCheck `namespace/check`, and says what was kept. Never fails:
-    /// what went wrong is in the record's message, and a canary then falls back to its other
-    /// baseline sources.
+    /// the snapshot of ReleaseCheck `namespace/check`, and says what was kept; when one is kept
+    /// already (its status write failed, say), says what that one holds without reading. Never
+    /// fails: what went wrong is in the record's message, and a canary then falls back to its
+    /// other baseline sources.
     pub async fn take(
         &self,
         namespace: &str,
@@ -124,6 +125,11 @@ impl Snapshots {
         peers: &[Peer],
         now_ms: i64,
     ) -> BaselineSnapshot {
+        match self.store.kept_record(namespace, check).await {
+            Ok(Some(kept)) => return kept,
+            Ok(None) => {}
+            Err(error) => tracing::debug!(%error, "reading the pods, not knowing if one is kept"),
+        }
         let span_ms = i64::try_from(self.settings.span.as_millis()).unwrap_or(i64::MAX);
         let windows =
             take::read_windows(&self.http, peers, now_ms.saturating_sub(span_ms), now_ms).await;
@@ -170,6 +176,9 @@ impl Snapshots {
                         message: None,
                         ..stored
                     };
+                }
+                Ok(Created::Vanished) => {
+                    reasons.push("the snapshot kept earlier was deleted meanwhile".to_string());
                 }
                 Err(error) => reasons.push(error.to_string()),
             }

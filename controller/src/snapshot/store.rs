@@ -33,6 +33,8 @@ pub enum Created {
     /// An earlier reading was kept already (another replica, an earlier reconcile whose status
     /// write failed), with its record when the ConfigMap carries one.
     Kept(Option<BaselineSnapshot>),
+    /// One existed when this was created but was gone when read back (swept meanwhile).
+    Vanished,
 }
 
 /// Longest ConfigMap name Kubernetes accepts.
@@ -141,8 +143,15 @@ impl Store {
         match self.api.create(&crate::post_params(), &object).await {
             Ok(_) => Ok(Created::New),
             Err(kube::Error::Api(status)) if status.code == 409 => {
-                let existing = self.api.get_opt(&name).await.ok().flatten();
-                Ok(Created::Kept(existing.as_ref().and_then(record_of)))
+                match self.api.get_opt(&name).await {
+                    Ok(Some(existing)) => Ok(Created::Kept(record_of(&existing))),
+                    Ok(None) => Ok(Created::Vanished),
+                    Err(source) => Err(Error::Kube {
+                        action: "read",
+                        name,
+                        source,
+                    }),
+                }
             }
             Err(source) => Err(Error::Kube {
                 action: "create",
@@ -150,6 +159,26 @@ impl Store {
                 source,
             }),
         }
+    }
+
+    /// The record of the snapshot kept for ReleaseCheck `namespace/check`, when one is kept
+    /// and carries its record.
+    pub async fn kept_record(
+        &self,
+        namespace: &str,
+        check: &str,
+    ) -> Result<Option<BaselineSnapshot>> {
+        let name = config_map_name(namespace, check);
+        let object = self
+            .api
+            .get_opt(&name)
+            .await
+            .map_err(|source| Error::Kube {
+                action: "read",
+                name,
+                source,
+            })?;
+        Ok(object.as_ref().and_then(record_of))
     }
 
     /// The snapshot of ReleaseCheck `namespace/check`; `None` when none is kept.

@@ -111,6 +111,14 @@ impl Shared {
         pending
     }
 
+    /// A verdict offered while the worker still holds an older one; the worker stays busy.
+    fn take_newer(&self) -> Option<(u64, Verdict)> {
+        self.slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
     /// Whether nothing waits and nothing is being sent.
     fn is_idle(&self) -> bool {
         let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
@@ -239,7 +247,7 @@ impl Worker {
                     tracing::warn!(sequence, %error, wait_ms = wait.as_millis() as u64,
                         "verdict not delivered, backing off");
                     tokio::time::sleep(wait).await;
-                    if let Some(newer) = self.shared.take() {
+                    if let Some(newer) = self.shared.take_newer() {
                         self.shared.superseded.fetch_add(1, Ordering::Relaxed);
                         pending = newer;
                     }

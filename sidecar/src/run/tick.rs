@@ -310,13 +310,19 @@ impl Loop {
         })
     }
 
-    /// Ends the canary judgement, remembering where its reports' sequence got to.
+    /// Ends the canary judgement, remembering where its reports' sequence got to; its reporter
+    /// gets [`DRAIN_LIMIT`] in the background to deliver the verdict last offered.
     fn end_canary(&mut self) {
         if let Some(canary) = self.canary.take() {
             let offered = canary.reporter.as_ref().map_or(0, |r| r.stats().offered);
             self.next_sequence = self
                 .next_sequence
                 .max(canary.first_sequence.saturating_add(offered));
+            if let Some(reporter) = canary.reporter {
+                tokio::spawn(async move {
+                    reporter.drain(DRAIN_LIMIT).await;
+                });
+            }
         }
     }
 }

@@ -143,15 +143,10 @@ impl Store {
         match self.api.create(&crate::post_params(), &object).await {
             Ok(_) => Ok(Created::New),
             Err(kube::Error::Api(status)) if status.code == 409 => {
-                match self.api.get_opt(&name).await {
-                    Ok(Some(existing)) => Ok(Created::Kept(record_of(&existing))),
-                    Ok(None) => Ok(Created::Vanished),
-                    Err(source) => Err(Error::Kube {
-                        action: "read",
-                        name,
-                        source,
-                    }),
-                }
+                Ok(match self.get(&name).await? {
+                    Some(existing) => Created::Kept(record_of(&existing)),
+                    None => Created::Vanished,
+                })
             }
             Err(source) => Err(Error::Kube {
                 action: "create",
@@ -168,32 +163,23 @@ impl Store {
         namespace: &str,
         check: &str,
     ) -> Result<Option<BaselineSnapshot>> {
-        let name = config_map_name(namespace, check);
-        let object = self
-            .api
-            .get_opt(&name)
-            .await
-            .map_err(|source| Error::Kube {
-                action: "read",
-                name,
-                source,
-            })?;
+        let object = self.get(&config_map_name(namespace, check)).await?;
         Ok(object.as_ref().and_then(record_of))
+    }
+
+    /// The ConfigMap `name`, if it exists.
+    async fn get(&self, name: &str) -> Result<Option<ConfigMap>> {
+        self.api.get_opt(name).await.map_err(|source| Error::Kube {
+            action: "read",
+            name: name.to_string(),
+            source,
+        })
     }
 
     /// The snapshot of ReleaseCheck `namespace/check`; `None` when none is kept.
     pub async fn read(&self, namespace: &str, check: &str) -> Result<Option<Bytes>> {
         let name = config_map_name(namespace, check);
-        let object = self
-            .api
-            .get_opt(&name)
-            .await
-            .map_err(|source| Error::Kube {
-                action: "read",
-                name: name.clone(),
-                source,
-            })?;
-        let Some(object) = object else {
+        let Some(object) = self.get(&name).await? else {
             return Ok(None);
         };
         object

@@ -40,8 +40,9 @@ const ACTOR_CONCURRENCY: usize = 32;
 /// How often settled releases' baseline snapshots are deleted.
 const SNAPSHOT_SWEEP_PERIOD: Duration = Duration::from_secs(300);
 
-/// How often cert-manager's certificate files are reread.
-const TLS_FILES_PERIOD: Duration = Duration::from_secs(60);
+/// How often cert-manager's certificate files are reread and the served certificate's expiry
+/// is reported.
+const TLS_CHECK_PERIOD: Duration = Duration::from_secs(60);
 
 /// How often the webhook's `caBundle` is checked again.
 const CA_BUNDLE_PERIOD: Duration = Duration::from_secs(300);
@@ -300,7 +301,7 @@ async fn certificate(
             let (bundle, following) = watch::channel(certificate.ca_pem.clone());
             tokio::spawn(
                 Arc::clone(&certificate.serving)
-                    .watch(TLS_FILES_PERIOD, shutdown.clone())
+                    .watch(TLS_CHECK_PERIOD, shutdown.clone())
                     .instrument(tracing::info_span!("tls_reload")),
             );
             tokio::spawn(
@@ -318,7 +319,7 @@ async fn report_certificate_expiry(
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
 ) {
-    let mut ticks = tokio::time::interval(TLS_FILES_PERIOD);
+    let mut ticks = tokio::time::interval(TLS_CHECK_PERIOD);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {

@@ -169,9 +169,9 @@ impl Reporter {
         self.shared.wake.notify_one();
     }
 
-    /// Waits, at most `limit`, until the verdict last offered has been delivered or dropped, then
-    /// stops the task; whether everything was sent. For shutdown: a canary stopped right after
-    /// its judge decided still tells the controller.
+    /// Waits, at most `limit`, until the verdict last offered has been delivered (or dropped as
+    /// one retrying cannot help), then stops the task; `false` when the limit came first. For
+    /// shutdown: a canary stopped right after its judge decided still tells the controller.
     pub async fn drain(self, limit: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         loop {

@@ -103,23 +103,21 @@ impl SecretPki {
 
     /// The CA bundle the Secret holds now, if it holds a PKI.
     pub(super) async fn stored_bundle(&self) -> Result<Option<String>> {
-        let secret = self
-            .api
+        Ok(stored(&self.read().await?).map(|pki| pki.ca_bundle_pem))
+    }
+
+    async fn read(&self) -> Result<Secret> {
+        self.api
             .get(&self.name)
             .await
-            .map_err(|source| Error::kube("read TLS Secret", &self.name, source))?;
-        Ok(stored(&secret).map(|pki| pki.ca_bundle_pem))
+            .map_err(|source| Error::kube("read TLS Secret", &self.name, source))
     }
 
     /// Reads the Secret, writes the renewal due at `now` if any, and returns what it then holds.
     async fn sync(&self, now: SystemTime) -> Result<StoredPki> {
         let dns_name = format!("{}.{}.svc", self.service, self.namespace);
         for _ in 0..ATTEMPTS {
-            let secret = self
-                .api
-                .get(&self.name)
-                .await
-                .map_err(|source| Error::kube("read TLS Secret", &self.name, source))?;
+            let secret = self.read().await?;
             let stored = stored(&secret);
             let facts = stored.as_ref().map(|s| s.facts(&dns_name, now));
             let renewal = decide(facts.as_ref(), now);

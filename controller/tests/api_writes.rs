@@ -31,6 +31,7 @@
 //! `unleash.rs`), TokenReviews (a POST that reads, stores nothing: `intake.rs`), and
 //! `rollback::resume`, which nothing calls yet.
 
+mod cli;
 mod support;
 
 use std::sync::Arc;
@@ -1310,12 +1311,6 @@ async fn kubectl_ripcord_release_unpauses_under_a_precondition_and_gives_up_on_a
 const SECRET_PATH: &str = "/api/v1/namespaces/ripcord/secrets/ripcord-controller-tls";
 const LEASES_PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/ripcord/leases";
 
-#[derive(Debug, clap::Parser)]
-struct Cli {
-    #[command(flatten)]
-    run: ripcord_controller::run::RunArgs,
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -1364,7 +1359,7 @@ async fn run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_c
         },
     );
     world.server.clear_requests();
-    let cli = parse_alone([
+    let args = cli::run_args([
         "test",
         "--webhook-listen",
         &format!("127.0.0.1:{}", free_port()),
@@ -1386,7 +1381,7 @@ async fn run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_c
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let controller = tokio::spawn(ripcord_controller::run::run_with(
         world.client(),
-        cli.run,
+        args,
         stopped,
     ));
     let bundle = world
@@ -1555,13 +1550,4 @@ async fn a_lease_taken_by_another_replica_between_read_and_apply_is_not_taken_ov
         patches[0].json().expect("JSON")["spec"]["holderIdentity"],
         "controller-0"
     );
-}
-
-/// Parses `args` as the command line alone: the `RIPCORD_*` variables of the environment the
-/// tests run in are not read.
-fn parse_alone<const N: usize>(args: [&str; N]) -> Cli {
-    use clap::{CommandFactory, FromArgMatches};
-    let command = Cli::command().mut_args(|arg| arg.env(None::<&str>));
-    let matches = command.try_get_matches_from(args).expect("valid arguments");
-    Cli::from_arg_matches(&matches).expect("valid arguments")
 }

@@ -5,12 +5,13 @@
 //! fail verdict over HTTPS with the pod's token,
 //! rolls the Deployment back, injects a pod at `/mutate`, and shuts down when asked.
 
+mod cli;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use http_body_util::{BodyExt, Full};
-use ripcord_controller::run::{RunArgs, run_with};
+use ripcord_controller::run::run_with;
 use ripcord_fake_apiserver::{FakeApiServer, TokenIdentity};
 use ripcord_sidecar::assign::{Assignment, Role};
 use ripcord_sidecar::report::{Release, VerdictReport};
@@ -61,12 +62,6 @@ async fn previous_sidecar() -> tokio::sync::oneshot::Sender<()> {
     stop
 }
 const WAIT: Duration = Duration::from_secs(20);
-
-#[derive(Debug, Parser)]
-struct Cli {
-    #[command(flatten)]
-    run: RunArgs,
-}
 
 fn repo(relative: &str) -> String {
     format!("{}/../{relative}", env!("CARGO_MANIFEST_DIR"))
@@ -212,7 +207,7 @@ async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
     let _previous = previous_sidecar().await;
     let (https_port, ops_port) = (free_port(), free_port());
     let credentials = std::env::temp_dir().join("ripcord-controller-run-test");
-    let cli = parse_alone([
+    let args = cli::run_args([
         "test",
         "--webhook-listen",
         &format!("127.0.0.1:{https_port}"),
@@ -231,7 +226,7 @@ async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
     ]);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let client = server.client().expect("client");
-    let controller = tokio::spawn(run_with(client, cli.run, stopped));
+    let controller = tokio::spawn(run_with(client, args, stopped));
 
     let ready = tokio::time::timeout(WAIT, async {
         loop {
@@ -507,13 +502,4 @@ async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
         matches!(finished, Ok(Ok(Ok(())))),
         "the controller stops cleanly when asked: {finished:?}"
     );
-}
-
-/// Parses `args` as the command line alone: the `RIPCORD_*` variables of the environment the
-/// tests run in are not read.
-fn parse_alone<const N: usize>(args: [&str; N]) -> Cli {
-    use clap::{CommandFactory, FromArgMatches};
-    let command = Cli::command().mut_args(|arg| arg.env(None::<&str>));
-    let matches = command.try_get_matches_from(args).expect("valid arguments");
-    Cli::from_arg_matches(&matches).expect("valid arguments")
 }

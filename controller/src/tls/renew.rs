@@ -17,7 +17,7 @@ use super::error::Result;
 use super::generate::{
     CA_VALIDITY, CLOCK_SKEW, Issued, SERVING_VALIDITY, Validity, issue_serving, new_ca,
 };
-use super::stored::{Facts, StoredPki, validity};
+use super::stored::{Facts, StoredPki};
 
 /// How long a new CA must have existed before a serving certificate it signed is served: long
 /// enough for every replica (rereading each minute) to have put it into the webhook's `caBundle`,
@@ -168,30 +168,26 @@ pub fn carry_out(
     now: SystemTime,
 ) -> Result<Option<StoredPki>> {
     let serving_validity = Validity::starting(now, SERVING_VALIDITY);
-    let unexpired = |stored: &StoredPki| -> Vec<String> {
-        stored
-            .bundle_blocks()
-            .into_iter()
-            .filter(|pem| still_valid(pem, now))
-            .collect()
-    };
-    let fresh = |kept: Vec<String>| -> Result<StoredPki> {
+    let kept = || stored.map(|s| s.unexpired_blocks(now)).unwrap_or_default();
+    let new_ca_first = || -> Result<(Issued, Vec<String>)> {
         let ca = new_ca(namespace, Validity::starting(now, CA_VALIDITY))?;
-        let serving = issue_serving(&ca, service, namespace, serving_validity)?;
         let mut bundle = vec![ca.cert_pem.clone()];
-        bundle.extend(kept);
+        bundle.extend(kept());
+        Ok((ca, bundle))
+    };
+    let fresh = || -> Result<StoredPki> {
+        let (ca, bundle) = new_ca_first()?;
+        let serving = issue_serving(&ca, service, namespace, serving_validity)?;
         Ok(pki(serving, bundle, &ca))
     };
     let Some(stored) = stored else {
-        return fresh(Vec::new()).map(Some);
+        return fresh().map(Some);
     };
     Ok(Some(match renewal {
         Renewal::Keep => return Ok(None),
-        Renewal::Fresh(_) => fresh(unexpired(stored))?,
+        Renewal::Fresh(_) => fresh()?,
         Renewal::AddCa(_) => {
-            let ca = new_ca(namespace, Validity::starting(now, CA_VALIDITY))?;
-            let mut bundle = vec![ca.cert_pem.clone()];
-            bundle.extend(unexpired(stored));
+            let (ca, bundle) = new_ca_first()?;
             let serving = Issued {
                 cert_pem: stored.cert_pem.clone(),
                 key_pem: stored.key_pem.clone(),
@@ -199,21 +195,14 @@ pub fn carry_out(
             pki(serving, bundle, &ca)
         }
         Renewal::Reissue(_) => {
-            let (Some(ca_cert), Some(ca_key)) = (
-                stored.bundle_blocks().into_iter().next(),
-                &stored.ca_key_pem,
-            ) else {
-                return fresh(unexpired(stored)).map(Some);
-            };
-            let ca = Issued {
-                cert_pem: ca_cert,
-                key_pem: ca_key.clone(),
+            let Some(ca) = stored.signer() else {
+                return fresh().map(Some);
             };
             let serving = issue_serving(&ca, service, namespace, serving_validity)?;
-            pki(serving, unexpired(stored), &ca)
+            pki(serving, kept(), &ca)
         }
         Renewal::Prune => StoredPki {
-            ca_bundle_pem: unexpired(stored).concat(),
+            ca_bundle_pem: kept().concat(),
             ..stored.clone()
         },
     }))
@@ -226,14 +215,4 @@ fn pki(serving: Issued, bundle: Vec<String>, signing: &Issued) -> StoredPki {
         ca_bundle_pem: bundle.concat(),
         ca_key_pem: Some(signing.key_pem.clone()),
     }
-}
-
-/// Whether the single certificate in `pem` is still valid at `now`.
-fn still_valid(pem: &str, now: SystemTime) -> bool {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    CertificateDer::from_pem_slice(pem.as_bytes())
-        .ok()
-        .and_then(|der| validity(&der))
-        .is_some_and(|v| v.not_after > now)
 }

@@ -9,7 +9,7 @@ use rcgen::{KeyPair, PublicKeyData};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
-use super::generate::Validity;
+use super::generate::{Issued, Validity};
 use super::serving::ServingCert;
 
 /// The PKI as stored: the serving certificate and key, the trust bundle (the CAs sidecars and the
@@ -89,6 +89,22 @@ impl StoredPki {
     pub fn bundle_blocks(&self) -> Vec<String> {
         ders(&self.ca_bundle_pem).iter().map(pem_block).collect()
     }
+
+    /// The bundle's CAs still valid at `now`, each as its own PEM block, in order.
+    pub fn unexpired_blocks(&self, now: SystemTime) -> Vec<String> {
+        ders(&self.ca_bundle_pem)
+            .iter()
+            .filter(|der| validity(der).is_some_and(|v| v.not_after > now))
+            .map(pem_block)
+            .collect()
+    }
+
+    /// The signing CA (the bundle's first) with its key, when the key is stored.
+    pub fn signer(&self) -> Option<Issued> {
+        let key_pem = self.ca_key_pem.clone()?;
+        let cert_pem = ders(&self.ca_bundle_pem).first().map(pem_block)?;
+        Some(Issued { cert_pem, key_pem })
+    }
 }
 
 /// The certificates of a PEM text; unreadable blocks are left out.
@@ -100,15 +116,11 @@ fn ders(pem: &str) -> Vec<CertificateDer<'static>> {
 
 /// One certificate as a PEM block.
 fn pem_block(der: &CertificateDer<'_>) -> String {
-    use base64::Engine as _;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in encoded.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
+    let block = pem::Pem::new("CERTIFICATE", der.as_ref());
+    pem::encode_config(
+        &block,
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
 
 /// When a DER certificate is valid, if it parses.

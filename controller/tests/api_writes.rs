@@ -9,10 +9,10 @@
 //! | Claim: ReleaseCheck status → `Acting` (`act::Actor::claim`) | PATCH `…/status`, merge, `metadata.resourceVersion` | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `a_claim_lost_to_another_replica_is_reread_and_nothing_else_is_written` |
 //! | Evidence: verdict, metrics, `detected` (`act::Actor::record`) | PATCH `…/status`, merge, `metadata.resourceVersion` | `evidence_is_recorded_under_a_precondition_and_a_lost_race_writes_nothing` |
 //! | Outcome: phase, actions, `acted`, message (`act::Actor::finish`) | PATCH `…/status`, merge, `metadata.resourceVersion` of the claim's write (on 409: re-read, add the records to what is there; on 429/5xx: back off, re-read, retry) | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `an_outcome_after_a_takeover_keeps_both_replicas_records`, `an_outcome_refused_by_an_overloaded_api_server_is_retried_and_recorded_once` |
-//! | Rollback of the Deployment (`act::rollback`, `rollback::plan`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `a_rollback_refused_by_its_test_is_replanned_from_a_fresh_read`, `a_human_rollback_between_read_and_patch_is_not_rolled_back_again` |
+//! | Rollback of the Deployment (`act::rollback`, `rollback::plan`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `a_rollback_refused_by_its_test_is_replanned_from_a_fresh_read`, `a_human_rollback_between_read_and_patch_is_not_rolled_back_again`; a 5xx is tried again within the claim (`a_rollback_refused_by_a_failing_api_server_is_tried_again_within_the_claim`), past it the check stays `Acting` for the next failing verdict (`a_rollback_failing_past_its_claim_stays_acting_and_the_next_failing_verdict_retries`) |
 //! | Quarantine: pause a re-applied failed template (`rollback::plan`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_re_applied_failed_template_is_paused_by_a_guarded_json_patch` |
 //! | Events on the Deployment (`act::evidence::events`, kube `Recorder`) | POST `events.k8s.io/v1`, none (a create) | `a_rollback_writes_claim_rollback_outcome_and_events_in_order` |
-//! | OpenFeature `FeatureFlag` off (`flags::openfeature::turn_off`) | PATCH, merge, `metadata.resourceVersion` | `an_openfeature_flag_is_turned_off_under_a_precondition_and_replanned_on_conflict` |
+//! | OpenFeature `FeatureFlag` off (`flags::openfeature::turn_off`) | PATCH, merge, `metadata.resourceVersion` | `an_openfeature_flag_is_turned_off_under_a_precondition_and_replanned_on_conflict`, `a_flag_flip_refused_by_a_failing_api_server_is_tried_again_within_the_claim` |
 //! | ReleaseCheck create (`reconcile::apply`, `plan::plan`) | POST, none (a create fails on an existing name: 409, tolerated) | `a_new_release_creates_its_check_sets_its_status_and_annotates_the_deployment` |
 //! | First status of a new check: `Watching`/`Inconclusive`, `released` (`reconcile::apply`) | PATCH `…/status`, merge, the created check's `metadata.resourceVersion`; skipped when the create found the check there | `a_new_release_creates_its_check_sets_its_status_and_annotates_the_deployment`, `a_check_created_by_another_writer_keeps_its_status` |
 //! | `Passed` at the end of the guard period (`plan::maybe_passed`) | PATCH `…/status`, merge, the cached check's `metadata.resourceVersion` | `a_pass_at_the_end_of_the_guard_period_is_written_under_a_precondition`, `a_pass_never_overwrites_a_concurrent_claim` |
@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use http::Method;
 use kube::api::{Api, DeleteParams};
-use ripcord_controller::act::{Actor, Handled, decide::SkipReason};
+use ripcord_controller::act::{Actor, Handled, decide::SkipReason, retry::RetryPolicy};
 use ripcord_controller::crd::{ActionResult, Mode, Phase, RegressionStep, rfc3339_from_ms};
 use ripcord_controller::flags::{Credentials, FlagFlipper};
 use ripcord_controller::http::{HttpClient, HttpLimits};
@@ -86,12 +86,16 @@ fn deployment_key() -> ObjectKey {
     ObjectKey::new("apps/v1", "deployments", Some("shop"), "checkout")
 }
 
-fn now_rfc3339() -> String {
+fn now_ms() -> i64 {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after the epoch")
         .as_millis();
-    rfc3339_from_ms(i64::try_from(ms).expect("fits"))
+    i64::try_from(ms).expect("fits")
+}
+
+fn now_rfc3339() -> String {
+    rfc3339_from_ms(now_ms())
 }
 
 /// Asserts a write's method, path, media type (parameters aside) and `fieldManager` query, and
@@ -149,19 +153,21 @@ fn resource_version(object: &Value) -> String {
 
 /// Hands a fail verdict to `actor` and asserts it rolled the release back.
 async fn rolls_back(actor: Actor) {
+    acts_to(&actor, 1, Phase::RolledBack).await;
+}
+
+/// Hands `actor` pod0's fail verdict number `sequence` and asserts it acted, ending in `phase`.
+async fn acts_to(actor: &Actor, sequence: u64, phase: Phase) {
     let handled = actor
-        .handle(&fail_report("checkout-59c4d7f8b6-pod0", 1), Instant::now())
+        .handle(
+            &fail_report("checkout-59c4d7f8b6-pod0", sequence),
+            Instant::now(),
+        )
         .await
         .expect("handled");
     assert!(
-        matches!(
-            handled,
-            Handled::Acted {
-                phase: Phase::RolledBack,
-                ..
-            }
-        ),
-        "{handled:?}"
+        matches!(&handled, Handled::Acted { phase: p, .. } if *p == phase),
+        "{handled:?}, expected {phase:?}"
     );
 }
 
@@ -558,6 +564,100 @@ async fn a_rollback_refused_by_its_test_is_replanned_from_a_fresh_read() {
 }
 
 #[tokio::test]
+async fn a_rollback_refused_by_a_failing_api_server_is_tried_again_within_the_claim() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    world.server.fail_next(
+        Method::PATCH,
+        DEPLOYMENT_PATH,
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+    );
+    rolls_back(actor(&world, "controller-a")).await;
+    world.assert_rolled_back_to_revision_2();
+    assert_eq!(
+        world.deployment_patches().len(),
+        2,
+        "the patch the server refused, then the one that landed"
+    );
+    let status = world.check().status.expect("status");
+    assert_eq!(status.actions.len(), 1, "{:?}", status.actions);
+    assert_eq!(status.actions[0].result, ActionResult::Succeeded);
+}
+
+#[tokio::test]
+async fn a_rollback_failing_past_its_claim_stays_acting_and_the_next_failing_verdict_retries() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let hook = Hook::start().await;
+    for _ in 0..2 {
+        world.server.fail_next(
+            Method::PATCH,
+            DEPLOYMENT_PATH,
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+        );
+    }
+    let short = RetryPolicy {
+        within_claim: Duration::from_millis(1200),
+        attempt_limit: Duration::from_secs(5),
+    };
+    let first = actor(&world, "controller-a")
+        .with_retries(short)
+        .with_notifier(hook.notifier());
+    acts_to(&first, 1, Phase::Acting).await;
+    let status = world.check().status.expect("status");
+    assert_eq!(status.phase, Some(Phase::Acting));
+    assert_eq!(status.claimed_by.as_deref(), Some("controller-a"));
+    assert_eq!(status.actions.len(), 1, "{:?}", status.actions);
+    assert_eq!(status.actions[0].result, ActionResult::Failed);
+    assert!(
+        status
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("tried again"),
+        "{:?}",
+        status.message
+    );
+    assert_eq!(
+        world.deployment()["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/example/checkout:v1.4.2",
+        "nothing was rolled back yet"
+    );
+    let second = actor(&world, "controller-b")
+        .with_retries(short)
+        .with_notifier(hook.notifier());
+    let while_claimed = second
+        .handle(&fail_report("checkout-59c4d7f8b6-pod0", 2), Instant::now())
+        .await
+        .expect("handled");
+    assert_eq!(
+        while_claimed,
+        Handled::Skipped(SkipReason::ClaimedElsewhere),
+        "a live claim is left to its replica"
+    );
+    world
+        .server
+        .write_as_other(&check_key(), |stored| {
+            let mut check = stored.expect("stored").clone();
+            check["status"]["claimedAt"] = json!(rfc3339_from_ms(now_ms() - 2 * 60_000));
+            check
+        })
+        .expect("claim aged");
+    acts_to(&second, 3, Phase::RolledBack).await;
+    world.assert_rolled_back_to_revision_2();
+    let status = world.check().status.expect("status");
+    let results: Vec<ActionResult> = status.actions.iter().map(|a| a.result).collect();
+    assert_eq!(
+        results,
+        vec![ActionResult::Failed, ActionResult::Succeeded],
+        "both replicas' records are kept"
+    );
+    assert_eq!(
+        hook.count(),
+        2,
+        "one notice that the rollback is pending, one that it happened"
+    );
+}
+
+#[tokio::test]
 async fn a_human_rollback_between_read_and_patch_is_not_rolled_back_again() {
     let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
     let previous = world
@@ -659,9 +759,8 @@ async fn a_re_applied_failed_template_is_paused_by_a_guarded_json_patch() {
     );
 }
 
-#[tokio::test]
-async fn an_openfeature_flag_is_turned_off_under_a_precondition_and_replanned_on_conflict() {
-    let world = World::start(vec![RegressionStep::Flag], Mode::Act).await;
+/// Stores the FeatureFlag the `flag` step turns off, in shop.
+fn store_flag(world: &World) -> ObjectKey {
     let mut flag: Value = serde_yaml::from_str(
         &std::fs::read_to_string(format!(
             "{}/../testdata/flags/featureflag-checkout.yaml",
@@ -671,7 +770,48 @@ async fn an_openfeature_flag_is_turned_off_under_a_precondition_and_replanned_on
     )
     .expect("YAML");
     flag["metadata"]["namespace"] = "shop".into();
-    let key = world.server.insert(flag).expect("flag stored");
+    world.server.insert(flag).expect("flag stored")
+}
+
+/// A flag flipper that reaches FeatureFlags through the world's API server.
+fn flipper(world: &World) -> FlagFlipper {
+    FlagFlipper::new(
+        HttpClient::new(HttpLimits::default(), None).expect("client"),
+        Credentials::new("/nonexistent"),
+    )
+    .with_kube(world.client())
+}
+
+/// Hands controller-a a fail verdict and asserts it turned the flag off.
+async fn turns_the_flag_off(world: &World) {
+    let flips = actor(world, "controller-a").with_flags(flipper(world));
+    acts_to(&flips, 1, Phase::FlagOff).await;
+}
+
+#[tokio::test]
+async fn a_flag_flip_refused_by_a_failing_api_server_is_tried_again_within_the_claim() {
+    let world = World::start(vec![RegressionStep::Flag], Mode::Act).await;
+    let key = store_flag(&world);
+    world.server.fail_next(
+        Method::PATCH,
+        FLAG_PATH,
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+    );
+    turns_the_flag_off(&world).await;
+    let stored = world.server.get(&key).expect("stored");
+    assert_eq!(
+        stored["spec"]["flagSpec"]["flags"]["new-checkout"]["defaultVariant"],
+        "off"
+    );
+    let status = world.check().status.expect("status");
+    assert_eq!(status.actions.len(), 1, "{:?}", status.actions);
+    assert_eq!(status.actions[0].result, ActionResult::Succeeded);
+}
+
+#[tokio::test]
+async fn an_openfeature_flag_is_turned_off_under_a_precondition_and_replanned_on_conflict() {
+    let world = World::start(vec![RegressionStep::Flag], Mode::Act).await;
+    let key = store_flag(&world);
     let read_version = resource_version(&world.server.get(&key).expect("stored"));
     let others = world.server.get(&key).expect("stored")["spec"]["flagSpec"]["flags"]
         .as_object()
@@ -693,26 +833,7 @@ async fn an_openfeature_flag_is_turned_off_under_a_precondition_and_replanned_on
         },
     );
     world.server.clear_requests();
-    let flipper = FlagFlipper::new(
-        HttpClient::new(HttpLimits::default(), None).expect("client"),
-        Credentials::new("/nonexistent"),
-    )
-    .with_kube(world.client());
-    let handled = actor(&world, "controller-a")
-        .with_flags(flipper)
-        .handle(&fail_report("checkout-59c4d7f8b6-pod0", 1), Instant::now())
-        .await
-        .expect("handled");
-    assert!(
-        matches!(
-            handled,
-            Handled::Acted {
-                phase: Phase::FlagOff,
-                ..
-            }
-        ),
-        "{handled:?}"
-    );
+    turns_the_flag_off(&world).await;
     let patches: Vec<LoggedRequest> = world
         .server
         .writes()

@@ -42,6 +42,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether trying again may succeed: the API server overloaded, failing or not answering
+    /// (see [`super::outcome::transient`]), or other writers kept winning a race.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Kube { source, .. } => super::outcome::transient(source),
+            Error::Contended { .. } => true,
+            Error::BadRevision { .. }
+            | Error::Replaced { .. }
+            | Error::Status(_)
+            | Error::Plan(_) => false,
+        }
+    }
+
     /// A mapper from a client error to [`Error::Kube`] for `action` on `name`.
     pub(crate) fn kube(action: &'static str, name: &str) -> impl FnOnce(kube::Error) -> Error {
         let name = name.to_string();

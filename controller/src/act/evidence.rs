@@ -59,6 +59,10 @@ pub(super) fn summary(phase: Phase) -> String {
             "a template that already failed was re-applied; the Deployment is paused".into()
         }
         Phase::Observed => "regression detected in observe mode; nothing was done".into(),
+        Phase::Acting => "regression detected; an action failed for now (the API server or \
+                          the flag provider did not answer well) and is tried again when the \
+                          next failing verdict arrives"
+            .into(),
         _ => "regression detected; the actions asked for could not all be taken".into(),
     }
 }
@@ -84,7 +88,7 @@ pub(super) fn notes(
             .collect::<Vec<_>>()
             .join("; ")
     };
-    let kind = if matches!(phase, Phase::Failed) {
+    let kind = if matches!(phase, Phase::Failed | Phase::Acting) {
         EventType::Warning
     } else {
         EventType::Normal

@@ -16,6 +16,7 @@ pub mod decide;
 mod error;
 mod evidence;
 mod outcome;
+pub mod retry;
 mod rollback;
 mod throttle;
 
@@ -73,6 +74,7 @@ pub struct Actor {
     metrics: Arc<Metrics>,
     reporter: kube::runtime::events::Reporter,
     throttle: Arc<throttle::RecordThrottle>,
+    retries: retry::RetryPolicy,
 }
 
 impl std::fmt::Debug for Actor {
@@ -93,6 +95,7 @@ impl Actor {
             notifier: None,
             metrics,
             throttle: Arc::default(),
+            retries: retry::RetryPolicy::default(),
             reporter: kube::runtime::events::Reporter {
                 controller: "ripcord-controller".to_string(),
                 instance: Some(identity.to_string()),
@@ -109,6 +112,13 @@ impl Actor {
     /// Sends one notification per acted-on release through `notifier`.
     pub fn with_notifier(mut self, notifier: Notifier) -> Self {
         self.notifier = Some(notifier);
+        self
+    }
+
+    /// Retries steps that fail for a passing reason as `retries` says (the default suits a
+    /// cluster; tests shorten it).
+    pub fn with_retries(mut self, retries: retry::RetryPolicy) -> Self {
+        self.retries = retries;
         self
     }
 
@@ -241,32 +251,37 @@ impl Actor {
         received: Instant,
     ) -> Result<(Phase, Option<std::time::Duration>)> {
         let name = check_name(&check);
+        let claimed = Instant::now();
         let mut first_action_after = None;
         let mut taken = Vec::new();
         let mut records = Vec::new();
         let mut phase = Phase::Observed;
+        let mut pending = false;
         if purpose == ClaimFor::Act {
             phase = Phase::Failed;
             for step in &check.spec.policy.on_regression {
-                let (record, step_phase, action) = match step {
-                    RegressionStep::Flag => self.flag_off(&check, report).await,
-                    RegressionStep::Rollback => {
-                        let outcome =
-                            rollback::run(&self.client, &check, &name, &self.identity).await;
-                        self.metrics
-                            .action(outcome.0.kind.into(), result_metric(outcome.0.result));
-                        outcome
-                    }
-                };
-                if record.result == RecordResult::Succeeded {
+                let done = self
+                    .step_until_settled(*step, &check, report, claimed)
+                    .await;
+                if done.record.result == RecordResult::Succeeded {
                     let elapsed = received.elapsed();
                     self.metrics.verdict_to_action(elapsed);
                     first_action_after.get_or_insert(elapsed);
                 }
-                phase = outcome::stronger(phase, step_phase);
-                records.push(record);
-                taken.push(action);
+                pending |= done.retry;
+                phase = outcome::stronger(phase, done.phase);
+                records.push(done.record);
+                taken.push(done.taken);
             }
+        }
+        let status = check.status.as_ref();
+        let first_outcome = status.and_then(|s| s.timeline.acted.as_deref());
+        let since_first = first_outcome
+            .and_then(evidence::parse_rfc3339_ms)
+            .map(|at| now_ms().saturating_sub(at));
+        let phase = retry::phase_after(phase, pending, since_first);
+        if phase == Phase::Acting {
+            tracing::warn!(release_check = %name, "a step failed for now; the next failing verdict tries again");
         }
         let recorded = self.finish(api, &check, phase, &records).await;
         if let Err(error) = &recorded {
@@ -278,52 +293,113 @@ impl Actor {
             );
         }
         evidence::events(&self.client, &self.reporter, &check, report, phase, &taken).await;
-        self.notify(&check, report, taken).await;
+        if phase != Phase::Acting || first_outcome.is_none() {
+            self.notify(&check, report, taken).await;
+        }
         recorded.map(|()| (phase, first_action_after))
     }
 
-    async fn flag_off(
+    /// Runs `step`, trying again while it fails for a passing reason and the claim made at
+    /// `claimed` leaves time ([`retry::RetryPolicy::wait_before_next`]); each attempt is
+    /// bounded by [`retry::RetryPolicy::attempt_limit`].
+    async fn step_until_settled(
         &self,
+        step: RegressionStep,
         check: &ReleaseCheck,
         report: &VerdictReport,
-    ) -> (ActionRecord, Phase, ActionTaken) {
-        let target = check.spec.policy.flag.clone().unwrap_or_default();
-        let outcome = match (&self.flags, target.parse::<FlagUrl>()) {
-            (_, Err(err)) => Err(format!("flag URL {target:?} is not valid: {err}")),
-            (None, Ok(_)) => Err("no flag credentials are configured".to_string()),
+        claimed: Instant,
+    ) -> StepDone {
+        let mut attempt = 1;
+        loop {
+            let limit = self.retries.attempt_limit;
+            let done = match tokio::time::timeout(limit, self.step(step, check, report)).await {
+                Ok(done) => done,
+                Err(_) => StepDone::timed_out(step, check, limit),
+            };
+            if !done.retry {
+                return done;
+            }
+            let Some(wait) = self.retries.wait_before_next(attempt, claimed.elapsed()) else {
+                return done;
+            };
+            tracing::info!(
+                release_check = %check_name(check),
+                attempt,
+                detail = done.record.detail.as_deref().unwrap_or(""),
+                "a step failed for now; trying again"
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt of `step`.
+    async fn step(
+        &self,
+        step: RegressionStep,
+        check: &ReleaseCheck,
+        report: &VerdictReport,
+    ) -> StepDone {
+        match step {
+            RegressionStep::Flag => self.flag_off(check, report).await,
+            RegressionStep::Rollback => {
+                let name = check_name(check);
+                let done = rollback::run(&self.client, check, &name, &self.identity).await;
+                self.metrics
+                    .action(done.record.kind.into(), result_metric(done.record.result));
+                done
+            }
+        }
+    }
+
+    async fn flag_off(&self, check: &ReleaseCheck, report: &VerdictReport) -> StepDone {
+        let raw = check.spec.policy.flag.clone().unwrap_or_default();
+        let target = step_target(RegressionStep::Flag, check);
+        let outcome = match (&self.flags, raw.parse::<FlagUrl>()) {
+            (_, Err(err)) => Err((format!("flag URL is not valid: {err}"), false)),
+            (None, Ok(_)) => Err(("no flag credentials are configured".to_string(), false)),
             (Some(flags), Ok(url)) => {
                 let context = FlipContext {
                     release: report.release.clone(),
                     release_check: check_name(check),
                     reason: report.verdict.reason.clone(),
                 };
-                flags
-                    .turn_off(&url, &context)
-                    .await
-                    .map_err(|err| err.to_string())
+                flags.turn_off(&url, &context).await.map_err(|err| {
+                    let retry = err.disposition() != crate::http::Disposition::GiveUp;
+                    (err.to_string(), retry)
+                })
             }
         };
-        let (result, detail, phase) = match outcome {
-            Ok(FlipOutcome::Done) => (RecordResult::Succeeded, "flag turned off", Phase::FlagOff),
+        let (result, detail, phase, retry) = match outcome {
+            Ok(FlipOutcome::Done) => (
+                RecordResult::Succeeded,
+                "flag turned off".to_string(),
+                Phase::FlagOff,
+                false,
+            ),
             Ok(FlipOutcome::AlreadyOff) => (
                 RecordResult::Skipped,
-                "flag was already off",
+                "flag was already off".to_string(),
                 Phase::FlagOff,
+                false,
             ),
-            Err(ref err) => (RecordResult::Failed, err.as_str(), Phase::Failed),
+            Err((err, retry)) => (RecordResult::Failed, err, Phase::Failed, retry),
         };
-        let record = ActionRecord {
-            kind: RecordKind::FlagOff,
-            result,
-            at: rfc3339_from_ms(now_ms()),
-            detail: Some(detail.to_string()),
-        };
-        let taken = ActionTaken {
-            kind: "flag off".to_string(),
-            target,
-            outcome: detail.to_string(),
-        };
-        (record, phase, taken)
+        StepDone {
+            record: ActionRecord {
+                kind: RecordKind::FlagOff,
+                result,
+                at: rfc3339_from_ms(now_ms()),
+                detail: Some(detail.clone()),
+            },
+            phase,
+            taken: ActionTaken {
+                kind: "flag off".to_string(),
+                target,
+                outcome: detail,
+            },
+            retry,
+        }
     }
 
     /// Writes the outcome under the resourceVersion of the status last read. On a conflict
@@ -409,6 +485,56 @@ impl Actor {
         if let Err(err) = notifier.send(&notice).await {
             tracing::warn!(error = %err, "notification not delivered");
         }
+    }
+}
+
+/// What one on-regression step came to.
+#[derive(Debug)]
+struct StepDone {
+    /// Its record for the ReleaseCheck.
+    record: ActionRecord,
+    /// The phase it leads the release to.
+    phase: Phase,
+    /// What it did, for the Events and the notification.
+    taken: ActionTaken,
+    /// Whether it failed for a passing reason, so trying again may succeed.
+    retry: bool,
+}
+
+impl StepDone {
+    /// An attempt of `step` on `check` that did not finish within `limit`.
+    fn timed_out(step: RegressionStep, check: &ReleaseCheck, limit: std::time::Duration) -> Self {
+        let detail = format!("no answer within {} ms; retry", limit.as_millis());
+        let (kind, taken) = match step {
+            RegressionStep::Flag => (RecordKind::FlagOff, "flag off"),
+            RegressionStep::Rollback => (RecordKind::Rollback, "rollback"),
+        };
+        StepDone {
+            record: ActionRecord {
+                kind,
+                result: RecordResult::Failed,
+                at: rfc3339_from_ms(now_ms()),
+                detail: Some(detail.clone()),
+            },
+            phase: Phase::Failed,
+            taken: ActionTaken {
+                kind: taken.to_string(),
+                target: step_target(step, check),
+                outcome: detail,
+            },
+            retry: true,
+        }
+    }
+}
+
+/// What `step` acts on, as Events and notifications name it: the Deployment, or the flag URL
+/// without the parts that may hold a secret (see [`crate::flags::redacted`]).
+fn step_target(step: RegressionStep, check: &ReleaseCheck) -> String {
+    match step {
+        RegressionStep::Flag => {
+            crate::flags::redacted(check.spec.policy.flag.as_deref().unwrap_or_default())
+        }
+        RegressionStep::Rollback => format!("Deployment {}", check.spec.deployment),
     }
 }
 

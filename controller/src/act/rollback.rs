@@ -14,7 +14,7 @@ use crate::crd::{
 use crate::notify::ActionTaken;
 use crate::rollback::{self, DeploymentPatch, HoldReason, RollbackPlan};
 
-use super::{Error, Result, is_conflict};
+use super::{Error, Result, StepDone, is_conflict};
 use crate::now_ms;
 
 /// Most plans made for one rollback before giving up on a Deployment that keeps changing.
@@ -26,8 +26,9 @@ pub(super) async fn run(
     check: &ReleaseCheck,
     name: &str,
     identity: &str,
-) -> (ActionRecord, Phase, ActionTaken) {
+) -> StepDone {
     let outcome = plan_and_apply(client, check).await;
+    let retry = outcome.as_ref().is_err_and(Error::is_transient);
     let (kind, result, phase, detail) = match &outcome {
         Ok(RollbackPlan::Rollback { to, .. }) => (
             RecordKind::Rollback,
@@ -64,10 +65,15 @@ pub(super) async fn run(
             RecordKind::Hold => "hold".to_string(),
             _ => "rollback".to_string(),
         },
-        target: format!("Deployment {}", check.spec.deployment),
+        target: super::step_target(crate::crd::RegressionStep::Rollback, check),
         outcome: detail,
     };
-    (record, phase, taken)
+    StepDone {
+        record,
+        phase,
+        taken,
+        retry,
+    }
 }
 
 fn hold_outcome(reason: &HoldReason) -> (RecordKind, RecordResult, Phase, String) {

@@ -11,7 +11,8 @@ pub enum FlagError {
     /// The flag URL (the `ripcord.dev/flag` annotation) is not one Ripcord understands.
     #[error("flag URL {url:?}: {reason}; give up: fix the ripcord.dev/flag annotation")]
     Url {
-        /// The URL as written, cut to a bounded length.
+        /// The URL's scheme and host only (its path or query may hold a secret), cut to a
+        /// bounded length.
         url: String,
         /// What is wrong with it.
         reason: String,

@@ -22,7 +22,7 @@ use crate::ops::metrics::{ActionKind, ActionResult, Metrics};
 
 pub use credentials::{CredentialError, Credentials};
 pub use error::{FlagError, Result};
-pub use url::{FlagUrl, LaunchDarklyFlag, OpenFeatureFlag, UnleashFlag, WebhookFlag};
+pub use url::{FlagUrl, LaunchDarklyFlag, OpenFeatureFlag, UnleashFlag, WebhookFlag, redacted};
 
 /// How a flip ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

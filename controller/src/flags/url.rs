@@ -11,7 +11,7 @@ use super::error::{FlagError, Result};
 
 /// Longest flag URL accepted.
 const MAX_URL_CHARS: usize = 2048;
-/// Longest flag URL kept in an error message.
+/// Longest part of a flag URL kept in an error message.
 const ERROR_URL_CHARS: usize = 200;
 
 /// A flag to turn off, parsed from its URL.
@@ -77,7 +77,7 @@ impl FromStr for FlagUrl {
 
     fn from_str(url: &str) -> Result<Self> {
         let refuse = |reason: String| FlagError::Url {
-            url: url.chars().take(ERROR_URL_CHARS).collect(),
+            url: scheme_and_host(url),
             reason,
         };
         let url = url.trim();
@@ -131,6 +131,29 @@ impl fmt::Display for FlagUrl {
                 write!(f, "webhook+{scheme}://{authority}{}", flag.url.path())
             }
         }
+    }
+}
+
+/// The flag URL `raw` as Events, notifications and action records may show it: its canonical
+/// form when it parses (a webhook's query, which may hold a secret, left out), else only its
+/// scheme and host, since an unparsed query or path may hold one.
+pub fn redacted(raw: &str) -> String {
+    match raw.parse::<FlagUrl>() {
+        Ok(url) => url.to_string(),
+        Err(_) => format!("{} (not a valid flag URL)", scheme_and_host(raw)),
+    }
+}
+
+/// Only the scheme and host of a flag URL that did not parse, cut to a bounded length.
+fn scheme_and_host(raw: &str) -> String {
+    let raw: String = raw.trim().chars().take(ERROR_URL_CHARS).collect();
+    match raw.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = host.rsplit('@').next().unwrap_or_default();
+            format!("{scheme}://{host}/…")
+        }
+        None => "…".to_string(),
     }
 }
 
@@ -297,6 +320,26 @@ mod tests {
 
     fn parse(url: &str) -> FlagUrl {
         url.parse().expect(url)
+    }
+
+    #[test]
+    fn a_shown_flag_url_keeps_no_part_that_may_hold_a_secret() {
+        assert_eq!(
+            redacted("webhook+https://hooks.example.com/flags/off?token=s3cr3t"),
+            "webhook+https://hooks.example.com/flags/off"
+        );
+        let unparsed = "webhook+https://user:pw@hooks.example.com/s3cr3t-path?token=s3cr3t&x";
+        let shown = redacted(&format!("{unparsed} with a space"));
+        assert_eq!(
+            shown,
+            "webhook+https://hooks.example.com/… (not a valid flag URL)"
+        );
+        let error = "webhook+ftp://hooks.example.com/s3cr3t?token=s3cr3t"
+            .parse::<FlagUrl>()
+            .expect_err("not http");
+        let message = error.to_string();
+        assert!(!message.contains("s3cr3t"), "{message}");
+        assert!(message.contains("hooks.example.com"), "{message}");
     }
 
     #[test]

@@ -13,7 +13,9 @@ pub const VERDICT_VERSION: &str = "ripcord.dev/verdict/v1alpha1";
 pub enum Decision {
     /// Sure, at the configured alpha, that the canary is within tolerance of the baseline.
     Pass,
-    /// Sure, at the configured alpha, that the canary regressed beyond tolerance.
+    /// Sure, at the configured alpha, that the canary is worse than the baseline (or its
+    /// limit), with the estimated change beyond the tolerance; the tolerance gates the estimate
+    /// and is not part of the test's null.
     Fail,
     /// Not sure yet, or no trustworthy data; `reason` says which.
     Inconclusive,

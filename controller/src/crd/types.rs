@@ -138,7 +138,9 @@ pub enum Phase {
 pub enum Decision {
     /// Sure, at the configured alpha, that the canary is within tolerance.
     Pass,
-    /// Sure, at the configured alpha, that the canary regressed beyond tolerance.
+    /// Sure, at the configured alpha, that the canary is worse than the baseline (or its
+    /// limit), with the estimated change beyond the tolerance; the tolerance gates the estimate
+    /// and is not part of the test's null.
     Fail,
     /// Not sure yet, or no trustworthy data.
     Inconclusive,

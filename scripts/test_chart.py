@@ -29,7 +29,10 @@ CERT_MANAGER_MODE = {"tls": {"mode": "cert-manager"}}
 EVERY_OPTION = {
     "namespaces": ["shop", "payments"],
     "openFeature": {"enabled": True},
-    "flagCredentials": {"secretName": "flag-tokens"},
+    "flagCredentials": {
+        "secretName": "flag-tokens",
+        "allowedOrigins": ["https://unleash.example.com", "https://hooks.example.com:8443"],
+    },
     "notify": {"slack": {"secretName": "slack-hook", "secretKey": "webhook"}},
     "networkPolicy": {"enabled": True, "metricsFrom": [{"namespaceSelector": {}}]},
     "webhook": {"excludeNamespaces": ["legacy"]},
@@ -349,6 +352,7 @@ def test_the_controller_command_line_and_probes() -> None:
     assert "--lease-name=ripcord-controller" in args
     assert not any(arg.startswith("--namespaces") for arg in args), "empty watches all"
     assert not any(arg.startswith("--flag-credentials-dir") for arg in args)
+    assert not any(arg.startswith("--flag-allowed-origins") for arg in args), "none by default"
     sidecar = [arg for arg in args if arg.startswith("--sidecar-image=")]
     assert re.fullmatch(r"--sidecar-image=\S+/ripcord-sidecar:\S+", sidecar[0]), sidecar
     env = {e["name"]: e for e in container["env"]}
@@ -374,6 +378,8 @@ def test_credentials_are_mounted_read_only_and_never_from_the_workload() -> None
     objects = render(EVERY_OPTION)
     container = controller(objects)
     assert "--flag-credentials-dir=/etc/ripcord/credentials" in container["args"]
+    allowed = "--flag-allowed-origins=https://unleash.example.com,https://hooks.example.com:8443"
+    assert allowed in container["args"]
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     credentials = mounts["/etc/ripcord/credentials"]
     assert credentials["readOnly"] is True

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use ripcord_controller::flags::credentials::{
-    LAUNCHDARKLY_TOKEN, SLACK_WEBHOOK_URL, WEBHOOK_SECRET,
+    LAUNCHDARKLY_TOKEN, SLACK_WEBHOOK_URL, UNLEASH_TOKEN, WEBHOOK_SECRET,
 };
 use ripcord_controller::flags::launchdarkly::SEMANTIC_PATCH;
 use ripcord_controller::flags::webhook::SIGNATURE_HEADER;
@@ -299,7 +299,8 @@ async fn webhook_event_is_signed_over_its_body() {
     .await;
     let secret = "whsec-7c1d9b";
     let (credentials, dir) = credentials_dir("webhook", &[(WEBHOOK_SECRET, secret)]);
-    let flipper = FlagFlipper::new(client(), credentials);
+    let flipper =
+        FlagFlipper::new(client(), credentials).with_allowed_origins([server.origin.clone()]);
     let url = format!("webhook+{}/hooks/flags?tenant=shop", server.origin);
     let flag: FlagUrl = url.parse().expect("flag URL");
 
@@ -349,10 +350,46 @@ async fn webhook_event_is_signed_over_its_body() {
 }
 
 #[tokio::test]
+async fn a_flag_the_operator_has_not_allowed_gets_no_credentials() {
+    let server = Recorder::start(None, respond(|_| (StatusCode::OK, String::new()))).await;
+    let (credentials, dir) = credentials_dir(
+        "not-allowed",
+        &[(UNLEASH_TOKEN, "admin-secret"), (WEBHOOK_SECRET, "whsec")],
+    );
+    let flipper = FlagFlipper::new(client(), credentials)
+        .with_allowed_origins(["https://unleash.example.com".to_string()]);
+    for url in [
+        format!(
+            "unleash+{}/api/admin/projects/p/features/f?environment=production",
+            server.origin
+        ),
+        format!("webhook+{}/hooks/flags", server.origin),
+        "openfeature://payments/flags/new-checkout".to_string(),
+    ] {
+        let flag: FlagUrl = url.parse().expect("flag URL");
+        let error = flipper
+            .turn_off(&flag, &context())
+            .await
+            .expect_err("not allowed");
+        assert!(matches!(error, FlagError::NotAllowed { .. }), "{error}");
+        assert_eq!(error.disposition(), Disposition::GiveUp);
+        assert!(!error.to_string().contains("admin-secret"), "{error}");
+    }
+    assert!(
+        server.requests().is_empty(),
+        "nothing reached the unlisted origin: {:?}",
+        server.requests()
+    );
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
+#[tokio::test]
 async fn a_missing_credential_sends_nothing() {
     let server = Recorder::start(None, respond(|_| (StatusCode::OK, String::new()))).await;
     let (credentials, dir) = credentials_dir("missing", &[]);
-    let flipper = FlagFlipper::new(client(), credentials).with_launchdarkly_api(&server.origin);
+    let flipper = FlagFlipper::new(client(), credentials)
+        .with_launchdarkly_api(&server.origin)
+        .with_allowed_origins([server.origin.clone()]);
     for url in [
         format!("webhook+{}/hooks/flags", server.origin),
         "launchdarkly://default/production/new-checkout".to_string(),

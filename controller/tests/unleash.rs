@@ -181,7 +181,6 @@ async fn a_real_unleash_feature_is_turned_off_once() {
     std::fs::create_dir_all(&dir).expect("credentials dir");
     std::fs::write(dir.join(UNLEASH_TOKEN), server.var("RIPCORD_UNLEASH_TOKEN"))
         .expect("token file");
-    let flipper = FlagFlipper::new(http.clone(), Credentials::new(&dir));
     let url = |feature: &str, environment: &str| -> FlagUrl {
         format!(
             "unleash+{}/api/admin/projects/{}/features/{feature}?environment={environment}",
@@ -192,6 +191,11 @@ async fn a_real_unleash_feature_is_turned_off_once() {
         .expect("flag URL")
     };
 
+    let origin = url(feature, environment)
+        .origin()
+        .expect("an Unleash flag has an origin");
+    let flipper =
+        FlagFlipper::new(http.clone(), Credentials::new(&dir)).with_allowed_origins([origin]);
     let started = Instant::now();
     let outcome = flipper
         .turn_off(&url(feature, environment), &context())

@@ -57,6 +57,18 @@ pub enum FlagError {
         /// Attempts made.
         attempts: u32,
     },
+    /// The flag is somewhere the operator has not let Ripcord act: an Unleash server or webhook
+    /// at an origin not in `--flag-allowed-origins` (the controller's credentials would go
+    /// there), or a FeatureFlag in another namespace than the release's.
+    #[error(
+        "flag {flag}: {reason}; give up: fix the ripcord.dev/flag annotation, or ask the operator to allow it"
+    )]
+    NotAllowed {
+        /// The flag, as its URL.
+        flag: String,
+        /// Why it is refused.
+        reason: String,
+    },
     /// The flipper was built without what this kind of flag needs (a Kubernetes client).
     #[error("flag {flag}: {what} is not configured; give up: configure the controller")]
     NotConfigured {
@@ -77,7 +89,8 @@ impl FlagError {
             FlagError::Url { .. }
             | FlagError::Credential(_)
             | FlagError::Provider { .. }
-            | FlagError::NotConfigured { .. } => Disposition::GiveUp,
+            | FlagError::NotConfigured { .. }
+            | FlagError::NotAllowed { .. } => Disposition::GiveUp,
         }
     }
 

@@ -22,7 +22,9 @@ use crate::ops::metrics::{ActionKind, ActionResult, Metrics};
 
 pub use credentials::{CredentialError, Credentials};
 pub use error::{FlagError, Result};
-pub use url::{FlagUrl, LaunchDarklyFlag, OpenFeatureFlag, UnleashFlag, WebhookFlag, redacted};
+pub use url::{
+    FlagUrl, LaunchDarklyFlag, OpenFeatureFlag, UnleashFlag, WebhookFlag, parse_origin, redacted,
+};
 
 /// How a flip ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +67,7 @@ pub struct FlagFlipper {
     credentials: Credentials,
     kube: Option<kube::Client>,
     launchdarkly_api: String,
+    allowed_origins: Vec<String>,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -87,6 +90,7 @@ impl FlagFlipper {
             credentials,
             kube: None,
             launchdarkly_api: launchdarkly::LAUNCHDARKLY_API.to_string(),
+            allowed_origins: Vec::new(),
             metrics: None,
         }
     }
@@ -100,6 +104,14 @@ impl FlagFlipper {
     /// Calls LaunchDarkly at `origin` (`https://host[:port]`) instead of its public API.
     pub fn with_launchdarkly_api(mut self, origin: &str) -> Self {
         self.launchdarkly_api = origin.trim_end_matches('/').to_string();
+        self
+    }
+
+    /// Lets Unleash and webhook flags at these origins (as [`parse_origin`] gives them) be
+    /// turned off. The workload names the flag URL, so without this a tenant could send the
+    /// controller's Unleash token or webhook signature anywhere; none is allowed by default.
+    pub fn with_allowed_origins(mut self, origins: impl IntoIterator<Item = String>) -> Self {
+        self.allowed_origins = origins.into_iter().collect();
         self
     }
 
@@ -130,12 +142,40 @@ impl FlagFlipper {
         outcome
     }
 
+    /// Refuses a flag the release may not turn off: one at an origin not allowed, or a
+    /// FeatureFlag outside the release's namespace.
+    fn permit(&self, flag: &FlagUrl, name: &str, context: &FlipContext) -> Result<()> {
+        let refuse = |reason: String| FlagError::NotAllowed {
+            flag: name.to_string(),
+            reason,
+        };
+        if let Some(origin) = flag.origin()
+            && !self.allowed_origins.contains(&origin)
+        {
+            return Err(refuse(format!(
+                "{origin} is not in the controller's --flag-allowed-origins (chart value \
+                 flagCredentials.allowedOrigins), so no credentials are sent there"
+            )));
+        }
+        if let FlagUrl::OpenFeature(flag) = flag
+            && flag.namespace != context.release.namespace
+        {
+            return Err(refuse(format!(
+                "the FeatureFlag is in namespace {}, the release in {}: a release turns off \
+                 flags of its own namespace only",
+                flag.namespace, context.release.namespace
+            )));
+        }
+        Ok(())
+    }
+
     async fn dispatch(
         &self,
         flag: &FlagUrl,
         name: &str,
         context: &FlipContext,
     ) -> Result<FlipOutcome> {
+        self.permit(flag, name, context)?;
         match flag {
             FlagUrl::OpenFeature(flag) => {
                 let client = self.kube.clone().ok_or_else(|| FlagError::NotConfigured {

@@ -134,6 +134,43 @@ impl fmt::Display for FlagUrl {
     }
 }
 
+impl FlagUrl {
+    /// Where turning the flag off sends the controller's credentials, for flags at an origin
+    /// the workload names: `scheme://host[:port]` of an Unleash server or a webhook, in lower
+    /// case. `None` for OpenFeature (the cluster's API server) and LaunchDarkly (its fixed API).
+    pub fn origin(&self) -> Option<String> {
+        match self {
+            FlagUrl::Unleash(flag) => flag.base.parse::<Uri>().ok().as_ref().and_then(origin_of),
+            FlagUrl::Webhook(flag) => origin_of(&flag.url),
+            FlagUrl::OpenFeature(_) | FlagUrl::LaunchDarkly(_) => None,
+        }
+    }
+}
+
+/// `scheme://authority` of `uri`, in lower case.
+fn origin_of(uri: &Uri) -> Option<String> {
+    let scheme = uri.scheme_str()?;
+    let authority = uri.authority()?;
+    Some(format!("{scheme}://{authority}").to_ascii_lowercase())
+}
+
+/// An origin the controller may send flag credentials to, as given to
+/// `--flag-allowed-origins`: `http(s)://host[:port]` with no path, query or credentials;
+/// returned in lower case, as [`FlagUrl::origin`] gives it.
+pub fn parse_origin(text: &str) -> std::result::Result<String, String> {
+    let text = text.trim().trim_end_matches('/');
+    let uri = http_url_of(text)?;
+    let bare = uri
+        .path_and_query()
+        .is_none_or(|p| p.as_str().is_empty() || p.as_str() == "/");
+    if !bare {
+        return Err(format!(
+            "{text:?} has a path or query: give an origin, http(s)://host[:port]"
+        ));
+    }
+    origin_of(&uri).ok_or_else(|| format!("{text:?} is not http(s)://host[:port]"))
+}
+
 /// The flag URL `raw` as Events, notifications and action records may show it: its canonical
 /// form when it parses (a webhook's query, which may hold a secret, left out), else only its
 /// scheme and host, since an unparsed query or path may hold one.
@@ -320,6 +357,33 @@ mod tests {
 
     fn parse(url: &str) -> FlagUrl {
         url.parse().expect(url)
+    }
+
+    #[test]
+    fn origins_are_where_credentials_go() {
+        let unleash = parse(
+            "unleash+https://Unleash.Example.com:4242/unleash/api/admin/projects/p/features/f?environment=production",
+        );
+        assert_eq!(
+            unleash.origin().as_deref(),
+            Some("https://unleash.example.com:4242")
+        );
+        let hook = parse("webhook+http://hooks.example.com/off?token=x");
+        assert_eq!(hook.origin().as_deref(), Some("http://hooks.example.com"));
+        assert_eq!(parse("launchdarkly://p/e/f").origin(), None);
+        assert_eq!(parse("openfeature://ns/flags/f").origin(), None);
+        assert_eq!(
+            parse_origin("https://Unleash.example.com:4242/").as_deref(),
+            Ok("https://unleash.example.com:4242")
+        );
+        for bad in [
+            "unleash.example.com",
+            "ftp://unleash.example.com",
+            "https://unleash.example.com/api",
+            "https://user:pw@unleash.example.com",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

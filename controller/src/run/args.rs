@@ -93,6 +93,16 @@ pub struct RunArgs {
         default_value = "/etc/ripcord/credentials"
     )]
     pub flag_credentials_dir: PathBuf,
+    /// Origins (`https://host[:port]`, comma-separated) of Unleash servers and flag webhooks
+    /// the controller may send its credentials to. The flag URL comes from the workload's
+    /// annotation, so a flag at any other origin is refused; none is allowed by default.
+    #[arg(
+        long,
+        env = "RIPCORD_FLAG_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_parser = crate::flags::parse_origin
+    )]
+    pub flag_allowed_origins: Vec<String>,
     /// Slack-compatible incoming-webhook URL for notifications.
     #[arg(long, env = "RIPCORD_SLACK_WEBHOOK_URL", hide_env_values = true)]
     pub slack_webhook_url: Option<String>,

@@ -175,6 +175,7 @@ fn actor(client: &kube::Client, args: &RunArgs, metrics: &Arc<Metrics>) -> Resul
     let credentials = Credentials::new(&args.flag_credentials_dir);
     let flags = FlagFlipper::new(http.clone(), credentials.clone())
         .with_kube(client.clone())
+        .with_allowed_origins(args.flag_allowed_origins.clone())
         .with_metrics(Arc::clone(metrics));
     let mut actor =
         Actor::new(client.clone(), &args.pod_name, Arc::clone(metrics)).with_flags(flags);

@@ -9,7 +9,7 @@
 //! | Claim: ReleaseCheck status → `Acting` (`act::Actor::claim`) | PATCH `…/status`, merge, `metadata.resourceVersion` | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `a_claim_lost_to_another_replica_is_reread_and_nothing_else_is_written` |
 //! | Evidence: verdict, metrics, `detected` (`act::Actor::record`) | PATCH `…/status`, merge, `metadata.resourceVersion` | `evidence_is_recorded_under_a_precondition_and_a_lost_race_writes_nothing` |
 //! | Outcome: phase, actions, `acted`, message (`act::Actor::finish`) | PATCH `…/status`, merge, `metadata.resourceVersion` of the claim's write (on 409: re-read, add the records to what is there; on 429/5xx: back off, re-read, retry) | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `an_outcome_after_a_takeover_keeps_both_replicas_records`, `an_outcome_refused_by_an_overloaded_api_server_is_retried_and_recorded_once` |
-//! | Rollback of the Deployment (`act::rollback`, `rollback::plan`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `a_rollback_refused_by_its_test_is_replanned_from_a_fresh_read`, `a_human_rollback_between_read_and_patch_is_not_rolled_back_again`; a 5xx is tried again within the claim (`a_rollback_refused_by_a_failing_api_server_is_tried_again_within_the_claim`), past it the check stays `Acting` for the next failing verdict (`a_rollback_failing_past_its_claim_stays_acting_and_the_next_failing_verdict_retries`) |
+//! | Rollback of the Deployment (`act::rollback`, `rollback::plan`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `a_rollback_refused_by_its_test_is_replanned_from_a_fresh_read`, `a_human_rollback_between_read_and_patch_is_not_rolled_back_again`; a 5xx is tried again within the claim (`a_rollback_refused_by_a_failing_api_server_is_tried_again_within_the_claim`), past it the check stays `Acting` for the next failing verdict (`a_rollback_failing_past_its_claim_stays_acting_and_the_next_failing_verdict_retries`) or, with none to come, the leader's sweep (`a_claim_left_stale_with_no_verdict_to_come_is_taken_over_from_its_status`) |
 //! | Quarantine: pause a re-applied failed template (`rollback::plan`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_re_applied_failed_template_is_paused_by_a_guarded_json_patch` |
 //! | Events on the Deployment (`act::evidence::events`, kube `Recorder`) | POST `events.k8s.io/v1`, none (a create) | `a_rollback_writes_claim_rollback_outcome_and_events_in_order` |
 //! | OpenFeature `FeatureFlag` off (`flags::openfeature::turn_off`) | PATCH, merge, `metadata.resourceVersion` | `an_openfeature_flag_is_turned_off_under_a_precondition_and_replanned_on_conflict`, `a_flag_flip_refused_by_a_failing_api_server_is_tried_again_within_the_claim` |
@@ -583,10 +583,15 @@ async fn a_rollback_refused_by_a_failing_api_server_is_tried_again_within_the_cl
     assert_eq!(status.actions[0].result, ActionResult::Succeeded);
 }
 
-#[tokio::test]
-async fn a_rollback_failing_past_its_claim_stays_acting_and_the_next_failing_verdict_retries() {
-    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
-    let hook = Hook::start().await;
+/// Retries that end within 1.2 s of the claim.
+const SHORT_RETRIES: RetryPolicy = RetryPolicy {
+    within_claim: Duration::from_millis(1200),
+    attempt_limit: Duration::from_secs(5),
+};
+
+/// Has controller-a claim the release and fail to roll it back for a passing reason (the API
+/// server answers 500 to its patches past its retries), leaving the check `Acting`.
+async fn leave_a_pending_rollback(world: &World, hook: &Hook) {
     for _ in 0..2 {
         world.server.fail_next(
             Method::PATCH,
@@ -594,12 +599,8 @@ async fn a_rollback_failing_past_its_claim_stays_acting_and_the_next_failing_ver
             http::StatusCode::INTERNAL_SERVER_ERROR,
         );
     }
-    let short = RetryPolicy {
-        within_claim: Duration::from_millis(1200),
-        attempt_limit: Duration::from_secs(5),
-    };
-    let first = actor(&world, "controller-a")
-        .with_retries(short)
+    let first = actor(world, "controller-a")
+        .with_retries(SHORT_RETRIES)
         .with_notifier(hook.notifier());
     acts_to(&first, 1, Phase::Acting).await;
     let status = world.check().status.expect("status");
@@ -621,18 +622,10 @@ async fn a_rollback_failing_past_its_claim_stays_acting_and_the_next_failing_ver
         "ghcr.io/example/checkout:v1.4.2",
         "nothing was rolled back yet"
     );
-    let second = actor(&world, "controller-b")
-        .with_retries(short)
-        .with_notifier(hook.notifier());
-    let while_claimed = second
-        .handle(&fail_report("checkout-59c4d7f8b6-pod0", 2), Instant::now())
-        .await
-        .expect("handled");
-    assert_eq!(
-        while_claimed,
-        Handled::Skipped(SkipReason::ClaimedElsewhere),
-        "a live claim is left to its replica"
-    );
+}
+
+/// Moves the check's claim two minutes into the past, so it is stale.
+fn age_the_claim(world: &World) {
     world
         .server
         .write_as_other(&check_key(), |stored| {
@@ -641,7 +634,11 @@ async fn a_rollback_failing_past_its_claim_stays_acting_and_the_next_failing_ver
             check
         })
         .expect("claim aged");
-    acts_to(&second, 3, Phase::RolledBack).await;
+}
+
+/// Asserts the release ended rolled back with the pending attempt's record and the one that
+/// succeeded, and the hook heard of both.
+fn assert_rolled_back_after_a_pending_attempt(world: &World, hook: &Hook) {
     world.assert_rolled_back_to_revision_2();
     let status = world.check().status.expect("status");
     let results: Vec<ActionResult> = status.actions.iter().map(|a| a.result).collect();
@@ -654,6 +651,78 @@ async fn a_rollback_failing_past_its_claim_stays_acting_and_the_next_failing_ver
         hook.count(),
         2,
         "one notice that the rollback is pending, one that it happened"
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_failing_past_its_claim_stays_acting_and_the_next_failing_verdict_retries() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let hook = Hook::start().await;
+    leave_a_pending_rollback(&world, &hook).await;
+    let second = actor(&world, "controller-b")
+        .with_retries(SHORT_RETRIES)
+        .with_notifier(hook.notifier());
+    let while_claimed = second
+        .handle(&fail_report("checkout-59c4d7f8b6-pod0", 2), Instant::now())
+        .await
+        .expect("handled");
+    assert_eq!(
+        while_claimed,
+        Handled::Skipped(SkipReason::ClaimedElsewhere),
+        "a live claim is left to its replica"
+    );
+    age_the_claim(&world);
+    acts_to(&second, 3, Phase::RolledBack).await;
+    assert_rolled_back_after_a_pending_attempt(&world, &hook);
+}
+
+#[tokio::test]
+async fn a_claim_left_stale_with_no_verdict_to_come_is_taken_over_from_its_status() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let hook = Hook::start().await;
+    leave_a_pending_rollback(&world, &hook).await;
+    let evidence = world.check().status.expect("status").metrics;
+    assert!(!evidence.is_empty(), "the failing verdict's evidence");
+    let sweeper = actor(&world, "controller-b")
+        .with_retries(SHORT_RETRIES)
+        .with_notifier(hook.notifier());
+    assert_eq!(
+        sweeper
+            .take_over_stranded("shop", "checkout-3")
+            .await
+            .expect("looked at"),
+        Handled::Skipped(SkipReason::ClaimedElsewhere),
+        "a live claim is left to its replica"
+    );
+    age_the_claim(&world);
+    let handled = sweeper
+        .take_over_stranded("shop", "checkout-3")
+        .await
+        .expect("taken over");
+    assert!(
+        matches!(
+            handled,
+            Handled::Acted {
+                phase: Phase::RolledBack,
+                ..
+            }
+        ),
+        "{handled:?}"
+    );
+    assert_rolled_back_after_a_pending_attempt(&world, &hook);
+    let status = world.check().status.expect("status");
+    assert_eq!(status.claimed_by.as_deref(), Some("controller-b"));
+    assert_eq!(
+        status.metrics, evidence,
+        "the verdict's evidence is kept as it was"
+    );
+    assert_eq!(
+        sweeper
+            .take_over_stranded("shop", "checkout-3")
+            .await
+            .expect("looked at"),
+        Handled::Skipped(SkipReason::AlreadySettled),
+        "a settled check is not stranded"
     );
 }
 

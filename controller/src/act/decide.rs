@@ -64,6 +64,8 @@ pub enum SkipReason {
     AlreadySettled,
     /// Another replica holds a live claim and is acting.
     ClaimedElsewhere,
+    /// Nobody claimed the release: there is no stale claim to take over.
+    NotClaimed,
 }
 
 impl SkipReason {
@@ -72,6 +74,7 @@ impl SkipReason {
         match self {
             SkipReason::AlreadySettled => "already_settled",
             SkipReason::ClaimedElsewhere => "claimed_elsewhere",
+            SkipReason::NotClaimed => "not_claimed",
         }
     }
 }

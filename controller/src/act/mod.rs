@@ -18,6 +18,7 @@ mod evidence;
 mod outcome;
 pub mod retry;
 mod rollback;
+pub mod stranded;
 mod throttle;
 
 use std::sync::Arc;
@@ -174,7 +175,7 @@ impl Actor {
                 }
                 Next::Record => return self.record(&api, &check, report).await,
                 Next::Claim(purpose) => {
-                    if let Some(claimed) = self.claim(&api, &check, report, now).await? {
+                    if let Some(claimed) = self.claim(&api, &check, Some(report), now).await? {
                         let (phase, first_action_after) = self
                             .carry_out(&api, claimed, report, purpose, received)
                             .await?;
@@ -187,6 +188,47 @@ impl Actor {
             }
         }
         Err(Error::Contended { name })
+    }
+
+    /// Takes over a claim that went stale with no failing verdict coming to take it over
+    /// ([`stranded`]): re-reads the check and, while it is still stranded, claims it anew and
+    /// carries out its steps on the failing verdict its status keeps.
+    pub async fn take_over_stranded(&self, namespace: &str, name: &str) -> Result<Handled> {
+        let span = tracing::info_span!("stranded", %namespace, release_check = %name);
+        async {
+            let api: Api<ReleaseCheck> = Api::namespaced(self.client.clone(), namespace);
+            let Some(check) = api.get_opt(name).await.map_err(Error::kube("get", name))? else {
+                return Ok(Handled::UnknownRelease);
+            };
+            let now = now_ms();
+            if !stranded::is_stranded(check.status.as_ref(), now) {
+                return Ok(Handled::Skipped(match stage_of(check.status.as_ref()) {
+                    Stage::Claimed { .. } => SkipReason::ClaimedElsewhere,
+                    Stage::Settled => SkipReason::AlreadySettled,
+                    Stage::Watching | Stage::NoBaseline => SkipReason::NotClaimed,
+                }));
+            }
+            let Some(report) = stranded::kept_verdict(&check) else {
+                return Ok(Handled::Skipped(SkipReason::AlreadySettled));
+            };
+            let purpose = match decide_mode(check.spec.policy.mode) {
+                decide::Mode::Act => ClaimFor::Act,
+                decide::Mode::Observe => ClaimFor::Observe,
+            };
+            let Some(claimed) = self.claim(&api, &check, None, now).await? else {
+                return Ok(Handled::NotRecorded);
+            };
+            tracing::info!("took over a stale claim no verdict came to take over");
+            let (phase, _) = self
+                .carry_out(&api, claimed, &report, purpose, Instant::now())
+                .await?;
+            Ok(Handled::Acted {
+                phase,
+                first_action_after: None,
+            })
+        }
+        .instrument(span)
+        .await
     }
 
     async fn record(
@@ -213,17 +255,20 @@ impl Actor {
         }
     }
 
-    /// Writes the claim; `None` when another writer won (re-read and decide again).
+    /// Writes the claim, with the evidence of `report` when a verdict brought it; `None` when
+    /// another writer won (re-read and decide again).
     async fn claim(
         &self,
         api: &Api<ReleaseCheck>,
         check: &ReleaseCheck,
-        report: &VerdictReport,
+        report: Option<&VerdictReport>,
         now: i64,
     ) -> Result<Option<ReleaseCheck>> {
         let old = check.status.as_ref();
         let mut status = old.cloned().unwrap_or_default();
-        status.record_verdict(report);
+        if let Some(report) = report {
+            status.record_verdict(report);
+        }
         status.phase = Some(Phase::Acting);
         status.claimed_by = Some(self.identity.clone());
         status.claimed_at = Some(rfc3339_from_ms(now));

@@ -238,6 +238,14 @@ impl Caches {
             .indexed(&check_deployment_key(namespace, deployment))
     }
 
+    /// The cached ReleaseChecks, in every scope, for which `keep` holds.
+    pub fn checks_where(&self, keep: impl Fn(&CompactCheck) -> bool) -> Vec<Arc<CompactCheck>> {
+        self.scopes
+            .iter()
+            .flat_map(|scope| scope.checks.filtered(&keep))
+            .collect()
+    }
+
     /// How many objects of each kind the caches hold, for logs and the footprint benchmark.
     pub fn sizes(&self) -> BTreeMap<&'static str, usize> {
         let mut sizes = BTreeMap::new();

@@ -142,6 +142,18 @@ impl<K: Keyed> Indexed<K> {
         state.live.index.get(index).cloned().unwrap_or_default()
     }
 
+    /// The objects for which `keep` holds.
+    pub(crate) fn filtered(&self, keep: impl Fn(&K) -> bool) -> Vec<Arc<K>> {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        state
+            .live
+            .objects
+            .values()
+            .filter(|object| keep(object))
+            .cloned()
+            .collect()
+    }
+
     /// How many objects the store holds.
     pub(crate) fn len(&self) -> usize {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use crate::act::Actor;
+use crate::act::{self, Actor};
 use crate::flags::{Credentials, FlagFlipper};
 use crate::http::{HttpClient, HttpLimits};
 use crate::inject::{InjectConfig, Mutate};
@@ -39,6 +39,8 @@ const ACTOR_CONCURRENCY: usize = 32;
 
 /// How often settled releases' baseline snapshots are deleted.
 const SNAPSHOT_SWEEP_PERIOD: Duration = Duration::from_secs(300);
+/// How often the leader looks for claims left stale with no failing verdict to take them over.
+const STRANDED_SWEEP_PERIOD: Duration = Duration::from_secs(30);
 
 /// How often cert-manager's certificate files are reread and the served certificate's expiry
 /// is reported.
@@ -119,7 +121,7 @@ pub async fn run_with(
     });
     if let Some(snapshots) = snapshots.clone() {
         tokio::spawn(
-            sweep_snapshots(snapshots, caches.clone(), leadership)
+            sweep_snapshots(snapshots, caches.clone(), leadership.clone())
                 .instrument(tracing::info_span!("snapshot_sweep")),
         );
     }
@@ -130,6 +132,10 @@ pub async fn run_with(
 
     let (verdicts, queue) = mpsc::channel(VERDICT_QUEUE);
     let actor = actor(&client, &args, &metrics)?;
+    tokio::spawn(
+        sweep_stranded(actor.clone(), caches.clone(), leadership.clone())
+            .instrument(tracing::info_span!("stranded_sweep")),
+    );
     tokio::spawn(act_on(actor, queue).instrument(tracing::info_span!("actor")));
 
     let inject = inject_following(
@@ -248,6 +254,38 @@ async fn sweep_snapshots(snapshots: Snapshots, caches: Caches, leadership: Leade
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "deleted settled baseline snapshots"),
             Err(error) => tracing::warn!(%error, "cannot sweep baseline snapshots; next period"),
+        }
+    }
+}
+
+/// Every [`STRANDED_SWEEP_PERIOD`], on the leader and once the caches are synced, takes over
+/// the claims left stale that no failing verdict came to take over (`act::stranded`), one at a
+/// time.
+async fn sweep_stranded(actor: Actor, caches: Caches, leadership: Leadership) {
+    if caches.wait_until_ready().await.is_err() {
+        return;
+    }
+    let mut ticker = tokio::time::interval(STRANDED_SWEEP_PERIOD);
+    loop {
+        ticker.tick().await;
+        if !leadership.is_leader() {
+            continue;
+        }
+        let now = crate::now_ms();
+        let stranded =
+            caches.checks_where(|check| act::stranded::is_stranded(check.status.as_deref(), now));
+        for check in stranded {
+            match actor
+                .take_over_stranded(&check.namespace, &check.name)
+                .await
+            {
+                Ok(handled) => {
+                    tracing::info!(release_check = %check.name, ?handled, "stale claim looked at")
+                }
+                Err(error) => {
+                    tracing::warn!(release_check = %check.name, %error, "cannot take a stale claim over; next period")
+                }
+            }
         }
     }
 }

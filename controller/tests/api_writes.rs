@@ -1120,32 +1120,42 @@ fn assert_pause_patch(ops: &Value, version: &str, paused: bool, annotations: &Va
     );
 }
 
-#[tokio::test]
-async fn a_re_applied_rolled_back_template_is_held_by_the_reconcile_without_a_verdict() {
-    let world = world_reapplied("reapplied-failed.yaml", "RolledBack").await;
-    let deployment = world.deployment();
-    let check_version = resource_version(&world.server.get(&check_key()).expect("the check"));
-    let stop = start_reconciler(&world);
+/// Runs the reconciler until `done` holds of the object at `key` (`what` says what that is),
+/// and a little longer; returns the one JSON patch it sent the Deployment.
+async fn reconcile_until(
+    world: &World,
+    key: ObjectKey,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let stop = start_reconciler(world);
     world
         .server
-        .wait_until(WAIT, |s| {
-            let check = s.get(&check_key())?;
-            (check["status"]["phase"] == "Held").then_some(())
-        })
+        .wait_until(WAIT, |s| s.get(&key).filter(|o| done(o)).map(|_| ()))
         .await
-        .expect("the check was marked Held");
+        .unwrap_or_else(|| panic!("the reconciler never got there: {what}"));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = stop.send(true);
-
     let patches = world.deployment_patches();
-    assert_eq!(patches.len(), 1, "one pause: {patches:#?}");
-    let ops = assert_write(
+    assert_eq!(patches.len(), 1, "{what}, in one patch: {patches:#?}");
+    assert_write(
         &patches[0],
         Method::PATCH,
         DEPLOYMENT_PATH,
         JSON_PATCH,
         Some("ripcord"),
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_re_applied_rolled_back_template_is_held_by_the_reconcile_without_a_verdict() {
+    let world = world_reapplied("reapplied-failed.yaml", "RolledBack").await;
+    let deployment = world.deployment();
+    let check_version = resource_version(&world.server.get(&check_key()).expect("the check"));
+    let ops = reconcile_until(&world, check_key(), "the check is marked Held", |check| {
+        check["status"]["phase"] == "Held"
+    })
+    .await;
     let mut annotations = deployment["metadata"]["annotations"].clone();
     annotations["ripcord.dev/held"] = FAILED_HASH.into();
     assert_pause_patch(&ops, &resource_version(&deployment), true, &annotations);
@@ -1160,7 +1170,10 @@ async fn a_re_applied_rolled_back_template_is_held_by_the_reconcile_without_a_ve
         MERGE,
         Some("ripcord"),
     );
-    assert_eq!(status["metadata"], json!({"resourceVersion": check_version}));
+    assert_eq!(
+        status["metadata"],
+        json!({"resourceVersion": check_version})
+    );
     assert_eq!(status["status"]["phase"], "Held");
     let action = &status["status"]["actions"][0];
     assert_eq!(
@@ -1181,7 +1194,10 @@ async fn a_re_applied_rolled_back_template_is_held_by_the_reconcile_without_a_ve
     );
     assert_eq!(events[0]["regarding"]["name"], "checkout");
     let note = events[0]["note"].as_str().expect("a note");
-    assert!(note.contains("revision 5") && note.contains("re-applied"), "{note}");
+    assert!(
+        note.contains("revision 5") && note.contains("re-applied"),
+        "{note}"
+    );
 }
 
 #[tokio::test]
@@ -1197,27 +1213,13 @@ async fn a_held_deployment_given_a_new_template_is_unpaused_by_the_reconcile() {
         })
         .expect("a new commit synced");
     world.server.clear_requests();
-    let stop = start_reconciler(&world);
-    world
-        .server
-        .wait_until(WAIT, |s| {
-            let deployment = s.get(&deployment_key())?;
-            (deployment["spec"]["paused"] == false).then_some(())
-        })
-        .await
-        .expect("the Deployment was unpaused");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = stop.send(true);
-
-    let patches = world.deployment_patches();
-    assert_eq!(patches.len(), 1, "one unpause: {patches:#?}");
-    let ops = assert_write(
-        &patches[0],
-        Method::PATCH,
-        DEPLOYMENT_PATH,
-        JSON_PATCH,
-        Some("ripcord"),
-    );
+    let ops = reconcile_until(
+        &world,
+        deployment_key(),
+        "the Deployment is unpaused",
+        |d| d["spec"]["paused"] == false,
+    )
+    .await;
     let mut annotations = synced["metadata"]["annotations"].clone();
     annotations
         .as_object_mut()
@@ -1506,8 +1508,18 @@ async fn kubectl_ripcord_release_unpauses_under_a_precondition_and_gives_up_on_a
     let released = kubectl_ripcord(&world, &["-n", "shop", "release", "checkout"]).await;
     assert!(released.status.success(), "{released:?}");
     let writes = world.server.writes();
-    assert_eq!(writes.len(), 2, "the release's record, the unpause: {writes:#?}");
-    let record = assert_write(&writes[0], Method::PATCH, CHECK_PATH, MERGE, Some("ripcord"));
+    assert_eq!(
+        writes.len(),
+        2,
+        "the release's record, the unpause: {writes:#?}"
+    );
+    let record = assert_write(
+        &writes[0],
+        Method::PATCH,
+        CHECK_PATH,
+        MERGE,
+        Some("ripcord"),
+    );
     assert_eq!(members(&record), ["metadata"]);
     assert_eq!(
         members(&record["metadata"]["annotations"]),

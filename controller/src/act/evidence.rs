@@ -114,7 +114,15 @@ pub(super) async fn events(
 ) {
     let namespace = check.metadata.namespace.as_deref().unwrap_or_default();
     let notes = notes(check, report, phase, taken);
-    publish(client, reporter, namespace, &check.spec.deployment, "Judge", notes).await;
+    publish(
+        client,
+        reporter,
+        namespace,
+        &check.spec.deployment,
+        "Judge",
+        notes,
+    )
+    .await;
 }
 
 /// Writes Events with these notes on Deployment `namespace/deployment`, for `action`; a failure

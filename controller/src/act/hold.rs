@@ -85,7 +85,12 @@ pub async fn hold(
 /// Lifts Ripcord's hold on Deployment `namespace/name` once its template no longer runs the
 /// `held` hash (a new commit arrived while it was paused): unpauses it and writes a
 /// `ReleaseResumed` Event. Whether it unpaused it.
-pub async fn resume(client: &kube::Client, namespace: &str, name: &str, held: &str) -> Result<bool> {
+pub async fn resume(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    held: &str,
+) -> Result<bool> {
     let patch = apply(client, namespace, name, rollback::resume, Option::as_ref).await?;
     if patch.is_none() {
         return Ok(false);

@@ -76,7 +76,12 @@ async fn why(client: kube::Client, namespace: &str, name: &str) -> anyhow::Resul
     Ok(())
 }
 
-async fn release(client: kube::Client, namespace: &str, name: &str, by: &str) -> anyhow::Result<()> {
+async fn release(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    by: &str,
+) -> anyhow::Result<()> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let deployment = deployments
         .get(name)

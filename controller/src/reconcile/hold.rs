@@ -164,7 +164,10 @@ mod tests {
         let release = detect(&fixture.deployment, &fixture.replica_sets)
             .expect("valid")
             .expect("a release");
-        (CompactDeployment::from(&fixture.deployment), release.current)
+        (
+            CompactDeployment::from(&fixture.deployment),
+            release.current,
+        )
     }
 
     fn forget_annotation(deployment: &mut k8s_openapi::api::apps::v1::Deployment) {

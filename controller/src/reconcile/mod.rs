@@ -32,8 +32,8 @@ use crate::ops::metrics::{Metrics, ReconcileResult};
 use crate::release::{self, CompactDeployment, CompactReplicaSet};
 use crate::snapshot::{self, Peer, Snapshots};
 use assign::AssignSettings;
-use check::CompactCheck;
 use cache::{Caches, ScopeStreams};
+use check::CompactCheck;
 use earlier::EarlierRevisions;
 pub use error::{Error, Result};
 use plan::{Observed, Write};
@@ -302,8 +302,9 @@ async fn guard_deployment(
     let client = &context.client;
     match guard {
         hold::Guard::Hold { current, check } => {
-            let held = crate::act::hold::hold(client, &context.metrics, namespace, name, &current.hash)
-                .await?;
+            let held =
+                crate::act::hold::hold(client, &context.metrics, namespace, name, &current.hash)
+                    .await?;
             if let (Some(held), Some(check)) = (held, check) {
                 let write = hold::held_status(&check, held.record, held.message);
                 apply(client, namespace, name, write, &mut None).await?;

@@ -442,7 +442,10 @@ mod tests {
         assert!(release.brought_back() && release.current.hash == H3);
         let failed = existing("checkout-3", H3, status(Phase::RolledBack));
         let deployment = compact(&fixture.deployment);
-        assert!(rollout_complete(&deployment), "the fixture's rollout is done");
+        assert!(
+            rollout_complete(&deployment),
+            "the fixture's rollout is done"
+        );
         let (writes, _) = plan(&deployment, &observed(&release, vec![&failed]));
         assert!(
             writes.is_empty(),

@@ -54,8 +54,7 @@ impl TemplateRecords {
     /// records, or the Deployment's `recorded` [`super::ROLLED_BACK_FROM_ANNOTATION`]) and no
     /// human released it.
     pub fn holds(&self, hash: &str, recorded: Option<&str>) -> bool {
-        !self.released.contains(hash)
-            && (self.rolled_back.contains(hash) || recorded == Some(hash))
+        !self.released.contains(hash) && (self.rolled_back.contains(hash) || recorded == Some(hash))
     }
 }
 
@@ -85,7 +84,10 @@ mod tests {
         records.note("c", Some(Phase::Held), false);
         records.note("d", Some(Phase::Failed), false);
         records.note("e", Some(Phase::Held), true);
-        assert_eq!(records.failed, ["b", "c", "d", "e"].map(String::from).into());
+        assert_eq!(
+            records.failed,
+            ["b", "c", "d", "e"].map(String::from).into()
+        );
         assert_eq!(records.rolled_back, ["b", "c"].map(String::from).into());
         assert!(records.holds("b", None) && records.holds("c", None));
         assert!(!records.holds("a", None) && !records.holds("d", None));
@@ -103,7 +105,10 @@ mod tests {
         records.note("b", Some(Phase::RolledBack), false);
         records.note("b", Some(Phase::Held), true);
         assert!(!records.holds("b", None));
-        assert!(records.failed.contains("b"), "still never a rollback target");
+        assert!(
+            records.failed.contains("b"),
+            "still never a rollback target"
+        );
     }
 
     #[test]

@@ -10,8 +10,10 @@
 //! | Evidence: verdict, metrics, `detected` (`act::Actor::record`) | PATCH `…/status`, merge, `metadata.resourceVersion` | `evidence_is_recorded_under_a_precondition_and_a_lost_race_writes_nothing` |
 //! | Outcome: phase, actions, `acted`, message (`act::Actor::finish`) | PATCH `…/status`, merge, `metadata.resourceVersion` of the claim's write (on 409: re-read, add the records to what is there; on 429/5xx: back off, re-read, retry) | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `an_outcome_after_a_takeover_keeps_both_replicas_records`, `an_outcome_refused_by_an_overloaded_api_server_is_retried_and_recorded_once` |
 //! | Rollback of the Deployment (`act::rollback`, `rollback::plan`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `a_rollback_refused_by_its_test_is_replanned_from_a_fresh_read`, `a_human_rollback_between_read_and_patch_is_not_rolled_back_again`; a 5xx is tried again within the claim (`a_rollback_refused_by_a_failing_api_server_is_tried_again_within_the_claim`), past it the check stays `Acting` for the next failing verdict (`a_rollback_failing_past_its_claim_stays_acting_and_the_next_failing_verdict_retries`) or, with none to come, the leader's sweep (`a_claim_left_stale_with_no_verdict_to_come_is_taken_over_from_its_status`) |
-//! | Quarantine: pause a re-applied failed template (`rollback::plan`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_re_applied_failed_template_is_paused_by_a_guarded_json_patch` |
-//! | Events on the Deployment (`act::evidence::events`, kube `Recorder`) | POST `events.k8s.io/v1`, none (a create) | `a_rollback_writes_claim_rollback_outcome_and_events_in_order` |
+//! | Quarantine: pause a re-applied failed template (`rollback::plan`; on a verdict through `act::rollback`, without one through `reconcile::hold` and `act::hold::hold`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_re_applied_failed_template_is_paused_by_a_guarded_json_patch`, `a_re_applied_rolled_back_template_is_held_by_the_reconcile_without_a_verdict`, `a_template_a_human_released_is_not_held_again` |
+//! | `Held` on the re-applied release's check (`reconcile::hold::held_status`) | PATCH `…/status`, merge, the cached check's `metadata.resourceVersion` | `a_re_applied_rolled_back_template_is_held_by_the_reconcile_without_a_verdict` |
+//! | Lifting a hold once a new template arrives (`rollback::resume`, `act::hold::resume`) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `a_held_deployment_given_a_new_template_is_unpaused_by_the_reconcile` |
+//! | Events on the Deployment (`act::evidence::publish`, kube `Recorder`) | POST `events.k8s.io/v1`, none (a create) | `a_rollback_writes_claim_rollback_outcome_and_events_in_order`, `a_re_applied_rolled_back_template_is_held_by_the_reconcile_without_a_verdict` (`ReleaseHeld`), `a_held_deployment_given_a_new_template_is_unpaused_by_the_reconcile` (`ReleaseResumed`) |
 //! | OpenFeature `FeatureFlag` off (`flags::openfeature::turn_off`) | PATCH, merge, `metadata.resourceVersion` | `an_openfeature_flag_is_turned_off_under_a_precondition_and_replanned_on_conflict`, `a_flag_flip_refused_by_a_failing_api_server_is_tried_again_within_the_claim` |
 //! | ReleaseCheck create (`reconcile::apply`, `plan::plan`) | POST, none (a create fails on an existing name: 409, tolerated) | `a_new_release_creates_its_check_sets_its_status_and_annotates_the_deployment` |
 //! | First status of a new check: `Watching`/`Inconclusive`, `released` (`reconcile::apply`) | PATCH `…/status`, merge, the created check's `metadata.resourceVersion`; skipped when the create found the check there | `a_new_release_creates_its_check_sets_its_status_and_annotates_the_deployment`, `a_check_created_by_another_writer_keeps_its_status` |
@@ -22,14 +24,14 @@
 //! | TLS Secret fill (`run::tls::SecretPki`, through `run::run_with`; its renewals are tested in `run::tls`'s unit tests) | PATCH, merge, `metadata.resourceVersion` of the Secret read | `run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_conflict` |
 //! | Lease (`ops::leader`, kube-lease-manager) | POST create, then server-side apply of the holder (non-forced: another manager's holder fields make it conflict), then a strategic patch of `leaseTransitions` (renewals are strategic patches of the holder's own fields) | `run_fills_the_tls_secret_under_a_precondition_and_uses_the_winners_on_conflict`, `a_lease_taken_by_another_replica_between_read_and_apply_is_not_taken_over` |
 //! | Lifting a hold, `kubectl ripcord release` (`rollback::release`, the plugin binary) | PATCH, JSON patch, `test` of `/metadata/resourceVersion` | `kubectl_ripcord_release_unpauses_under_a_precondition_and_gives_up_on_a_conflict` |
+//! | The human's release on the held template's checks, `ripcord.dev/released-by`/`-at` (`rollback::release_record`, the plugin binary, before the unpause) | PATCH, merge, none (two annotations, idempotent) | `kubectl_ripcord_release_unpauses_under_a_precondition_and_gives_up_on_a_conflict`, `a_template_a_human_released_is_not_held_again` |
 //!
 //! Every write names `fieldManager=ripcord` but the Events (kube's `Recorder` names none) and
 //! the Lease (kube-lease-manager's own manager).
 //!
 //! Not here: the baseline snapshot's ConfigMap create and delete and its status patch
 //! (`snapshot.rs`, `controller_run.rs`), flag clients other than OpenFeature (HTTP APIs, not Kubernetes: `flags_http.rs`,
-//! `unleash.rs`), TokenReviews (a POST that reads, stores nothing: `intake.rs`), and
-//! `rollback::resume`, which nothing calls yet.
+//! `unleash.rs`), and TokenReviews (a POST that reads, stores nothing: `intake.rs`).
 
 mod cli;
 mod support;
@@ -1267,6 +1269,230 @@ async fn a_finished_rollback_is_marked_complete_and_replanned_after_a_conflict()
     );
 }
 
+/// The world after a GitOps tool re-applied the failed template Ripcord rolled back
+/// (`testdata/k8s/{fixture}`: `reapplied-failed.yaml`, or `held.yaml` once Ripcord paused it),
+/// its check in `phase`; the requests log cleared.
+async fn world_reapplied(fixture: &str, phase: &'static str) -> World {
+    let world = World::start_from(fixture, vec![RegressionStep::Rollback], Mode::Act).await;
+    world
+        .server
+        .write_as_other(&check_key(), |current| {
+            let mut check = current.cloned().expect("the check exists");
+            check["status"]["phase"] = phase.into();
+            check
+        })
+        .expect("the rollback's record");
+    world.server.clear_requests();
+    world
+}
+
+/// The Events written so far.
+fn events(world: &World) -> Vec<Value> {
+    world
+        .server
+        .writes()
+        .iter()
+        .filter(|r| r.path == EVENTS_PATH)
+        .map(|r| assert_write(r, Method::POST, EVENTS_PATH, "application/json", None))
+        .collect()
+}
+
+/// Asserts `ops` is the guarded JSON patch setting `/spec/paused` to `paused` and the
+/// annotations to `annotations`, at `version`.
+fn assert_pause_patch(ops: &Value, version: &str, paused: bool, annotations: &Value) {
+    assert_eq!(
+        ops,
+        &json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": version},
+            {"op": "add", "path": "/spec/paused", "value": paused},
+            {"op": "add", "path": "/metadata/annotations", "value": annotations},
+        ])
+    );
+}
+
+/// Runs the reconciler until `done` holds of the object at `key` (`what` says what that is),
+/// and a little longer; returns the one JSON patch it sent the Deployment.
+async fn reconcile_until(
+    world: &World,
+    key: ObjectKey,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let stop = start_reconciler(world);
+    world
+        .server
+        .wait_until(WAIT, |s| s.get(&key).filter(|o| done(o)).map(|_| ()))
+        .await
+        .unwrap_or_else(|| panic!("the reconciler never got there: {what}"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = stop.send(true);
+    let patches = world.deployment_patches();
+    assert_eq!(patches.len(), 1, "{what}, in one patch: {patches:#?}");
+    assert_write(
+        &patches[0],
+        Method::PATCH,
+        DEPLOYMENT_PATH,
+        JSON_PATCH,
+        Some("ripcord"),
+    )
+}
+
+#[tokio::test]
+async fn a_re_applied_rolled_back_template_is_held_by_the_reconcile_without_a_verdict() {
+    let world = world_reapplied("reapplied-failed.yaml", "RolledBack").await;
+    let deployment = world.deployment();
+    let check_version = resource_version(&world.server.get(&check_key()).expect("the check"));
+    let ops = reconcile_until(&world, check_key(), "the check is marked Held", |check| {
+        check["status"]["phase"] == "Held"
+    })
+    .await;
+    let mut annotations = deployment["metadata"]["annotations"].clone();
+    annotations["ripcord.dev/held"] = FAILED_HASH.into();
+    assert_pause_patch(&ops, &resource_version(&deployment), true, &annotations);
+    let after = world.deployment();
+    assert_eq!(after["spec"]["paused"], true);
+    assert_eq!(after["spec"]["template"], deployment["spec"]["template"]);
+
+    let status = assert_write(
+        &status_patches(&world)[0],
+        Method::PATCH,
+        CHECK_STATUS_PATH,
+        MERGE,
+        Some("ripcord"),
+    );
+    assert_eq!(
+        status["metadata"],
+        json!({"resourceVersion": check_version})
+    );
+    assert_eq!(status["status"]["phase"], "Held");
+    let action = &status["status"]["actions"][0];
+    assert_eq!(
+        (&action["kind"], &action["result"]),
+        (&json!("Hold"), &json!("Succeeded"))
+    );
+    let message = status["status"]["message"].as_str().expect("a message");
+    assert!(
+        message.contains("revision 5") && message.contains("GitOps"),
+        "{message}"
+    );
+
+    let events = events(&world);
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(
+        (&events[0]["reason"], &events[0]["type"]),
+        (&json!("ReleaseHeld"), &json!("Warning"))
+    );
+    assert_eq!(events[0]["regarding"]["name"], "checkout");
+    let note = events[0]["note"].as_str().expect("a note");
+    assert!(
+        note.contains("revision 5") && note.contains("re-applied"),
+        "{note}"
+    );
+}
+
+#[tokio::test]
+async fn a_held_deployment_given_a_new_template_is_unpaused_by_the_reconcile() {
+    let world = world_reapplied("held.yaml", "Held").await;
+    let synced = world
+        .server
+        .write_as_other(&deployment_key(), |current| {
+            let mut deployment = current.cloned().expect("the Deployment exists");
+            deployment["spec"]["template"]["spec"]["containers"][0]["image"] =
+                "ghcr.io/example/checkout:v1.4.3".into();
+            deployment
+        })
+        .expect("a new commit synced");
+    world.server.clear_requests();
+    let ops = reconcile_until(
+        &world,
+        deployment_key(),
+        "the Deployment is unpaused",
+        |d| d["spec"]["paused"] == false,
+    )
+    .await;
+    let mut annotations = synced["metadata"]["annotations"].clone();
+    annotations
+        .as_object_mut()
+        .expect("annotations")
+        .remove("ripcord.dev/held");
+    assert_pause_patch(&ops, &resource_version(&synced), false, &annotations);
+    assert_eq!(
+        world.deployment()["spec"]["template"],
+        synced["spec"]["template"]
+    );
+    let events = events(&world);
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(
+        (&events[0]["reason"], &events[0]["type"]),
+        (&json!("ReleaseResumed"), &json!("Normal"))
+    );
+    assert!(status_patches(&world).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_a_human_released_is_not_held_again() {
+    let world = world_reapplied("held.yaml", "Held").await;
+    let released = kubectl_ripcord(
+        &world,
+        &["-n", "shop", "release", "checkout", "--by", "alice"],
+    )
+    .await;
+    assert!(released.status.success(), "{released:?}");
+    let check = world.server.get(&check_key()).expect("the check");
+    assert_eq!(
+        check["metadata"]["annotations"]["ripcord.dev/released-by"],
+        "alice"
+    );
+    assert_eq!(world.deployment()["spec"]["paused"], false);
+    world.server.clear_requests();
+
+    let stop = start_reconciler(&world);
+    world
+        .server
+        .wait_until(WAIT, |s| {
+            s.requests()
+                .into_iter()
+                .find(|r| r.path.ends_with("/releasechecks") && r.query_param("watch").is_some())
+        })
+        .await
+        .expect("the reconciler watches");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        world.server.writes().is_empty(),
+        "released: nothing is paused again: {:#?}",
+        world.server.writes()
+    );
+
+    // The control: without the release's record, the same reconciler holds the template again
+    // at its next look.
+    world
+        .server
+        .write_as_other(&check_key(), |current| {
+            let mut check = current.cloned().expect("the check exists");
+            check["metadata"]["annotations"] = json!({});
+            check
+        })
+        .expect("the record removed");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    world
+        .server
+        .write_as_other(&deployment_key(), |current| {
+            let mut deployment = current.cloned().expect("the Deployment exists");
+            deployment["metadata"]["labels"]["synced"] = "again".into();
+            deployment
+        })
+        .expect("touched");
+    world
+        .server
+        .wait_until(WAIT, |s| {
+            let deployment = s.get(&deployment_key())?;
+            (deployment["spec"]["paused"] == true).then_some(())
+        })
+        .await
+        .expect("held again without the release's record");
+    let _ = stop.send(true);
+}
+
 const WEBHOOK_PATH: &str =
     "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/ripcord";
 
@@ -1471,8 +1697,25 @@ async fn kubectl_ripcord_release_unpauses_under_a_precondition_and_gives_up_on_a
     world.server.clear_requests();
     let released = kubectl_ripcord(&world, &["-n", "shop", "release", "checkout"]).await;
     assert!(released.status.success(), "{released:?}");
+    let writes = world.server.writes();
+    assert_eq!(
+        writes.len(),
+        2,
+        "the release's record, the unpause: {writes:#?}"
+    );
+    let record = assert_write(
+        &writes[0],
+        Method::PATCH,
+        CHECK_PATH,
+        MERGE,
+        Some("ripcord"),
+    );
+    assert_eq!(members(&record), ["metadata"]);
+    assert_eq!(
+        members(&record["metadata"]["annotations"]),
+        ["ripcord.dev/released-at", "ripcord.dev/released-by"]
+    );
     let patches = world.deployment_patches();
-    assert_eq!(world.server.writes().len(), 1, "one write: {patches:#?}");
     let ops = assert_write(
         &patches[0],
         Method::PATCH,

@@ -19,6 +19,8 @@ pub enum Reason {
     FlagTurnedOff,
     /// A re-applied failed template was paused.
     ReleaseHeld,
+    /// A new template arrived while Ripcord held the Deployment: it was unpaused.
+    ReleaseResumed,
     /// Observe mode: the regression was reported and nothing was done.
     RegressionObserved,
     /// An action was asked for and could not be taken.
@@ -33,6 +35,7 @@ impl Reason {
             Reason::RolledBack => "RolledBack",
             Reason::FlagTurnedOff => "FlagTurnedOff",
             Reason::ReleaseHeld => "ReleaseHeld",
+            Reason::ReleaseResumed => "ReleaseResumed",
             Reason::RegressionObserved => "RegressionObserved",
             Reason::ActionFailed => "ActionFailed",
         }
@@ -113,20 +116,43 @@ pub(super) async fn events(
     phase: Phase,
     taken: &[ActionTaken],
 ) {
+    let namespace = check.metadata.namespace.as_deref().unwrap_or_default();
+    let notes = notes(check, report, phase, taken);
+    publish(
+        client,
+        reporter,
+        namespace,
+        &check.spec.deployment,
+        "Judge",
+        notes,
+    )
+    .await;
+}
+
+/// Writes Events with these notes on Deployment `namespace/deployment`, for `action`; a failure
+/// is logged, not returned.
+pub(super) async fn publish(
+    client: &kube::Client,
+    reporter: &Reporter,
+    namespace: &str,
+    deployment: &str,
+    action: &str,
+    notes: impl IntoIterator<Item = (Reason, EventType, String)>,
+) {
     let reference = ObjectReference {
         api_version: Some("apps/v1".to_string()),
         kind: Some("Deployment".to_string()),
-        name: Some(check.spec.deployment.clone()),
-        namespace: check.metadata.namespace.clone(),
+        name: Some(deployment.to_string()),
+        namespace: Some(namespace.to_string()),
         ..ObjectReference::default()
     };
     let recorder = Recorder::new(client.clone(), reporter.clone());
-    for (reason, type_, note) in notes(check, report, phase, taken) {
+    for (reason, type_, note) in notes {
         let event = Event {
             type_,
             reason: reason.as_str().to_string(),
-            note: Some(note),
-            action: "Judge".to_string(),
+            note: Some(cap(note)),
+            action: action.to_string(),
             secondary: None,
         };
         if let Err(err) = recorder.publish(&event, &reference).await {

@@ -15,6 +15,7 @@
 pub mod decide;
 mod error;
 mod evidence;
+pub mod hold;
 mod outcome;
 pub mod retry;
 mod rollback;

@@ -12,7 +12,7 @@ use crate::crd::{
     rfc3339_from_ms,
 };
 use crate::notify::ActionTaken;
-use crate::rollback::{self, DeploymentPatch, HoldReason, RollbackPlan};
+use crate::rollback::{self, DeploymentPatch, HoldReason, RollbackPlan, TemplateRecords};
 
 use super::{Error, Result, StepDone, is_conflict};
 use crate::now_ms;
@@ -76,7 +76,7 @@ pub(super) async fn run(
     }
 }
 
-fn hold_outcome(reason: &HoldReason) -> (RecordKind, RecordResult, Phase, String) {
+pub(super) fn hold_outcome(reason: &HoldReason) -> (RecordKind, RecordResult, Phase, String) {
     match reason {
         HoldReason::AlreadyDone { current } => (
             RecordKind::Rollback,
@@ -101,17 +101,39 @@ fn hold_outcome(reason: &HoldReason) -> (RecordKind, RecordResult, Phase, String
 
 async fn plan_and_apply(client: &kube::Client, check: &ReleaseCheck) -> Result<RollbackPlan> {
     let namespace = check.metadata.namespace.clone().unwrap_or_default();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
-    let name = &check.spec.deployment;
     let (failed, rolled_back) = failed_hashes(client, &namespace, check).await?;
+    let plan = |deployment: &Deployment, replica_sets: &[ReplicaSet]| {
+        rollback::plan(deployment, replica_sets, &failed, &rolled_back)
+    };
+    apply(
+        client,
+        &namespace,
+        &check.spec.deployment,
+        plan,
+        RollbackPlan::patch,
+    )
+    .await
+}
+
+/// Reads Deployment `namespace/name` and its ReplicaSets fresh, plans with `plan`, and sends
+/// the plan's patch (`patch_of`); on a lost race (the Deployment changed since it was read)
+/// reads and plans again, at most [`MAX_PLANS`] times. Returns the plan carried out.
+pub(super) async fn apply<P>(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    plan: impl Fn(&Deployment, &[ReplicaSet]) -> rollback::Result<P>,
+    patch_of: impl Fn(&P) -> Option<&DeploymentPatch>,
+) -> Result<P> {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     for _ in 0..MAX_PLANS {
         let deployment = deployments
             .get(name)
             .await
             .map_err(Error::kube("read Deployment", name))?;
-        let replica_sets = owned_replica_sets(client, &namespace, &deployment).await?;
-        let plan = rollback::plan(&deployment, &replica_sets, &failed, &rolled_back)?;
-        let Some(patch) = plan.patch() else {
+        let replica_sets = owned_replica_sets(client, namespace, &deployment).await?;
+        let plan = plan(&deployment, &replica_sets)?;
+        let Some(patch) = patch_of(&plan) else {
             return Ok(plan);
         };
         match send(client, patch).await {
@@ -122,7 +144,9 @@ async fn plan_and_apply(client: &kube::Client, check: &ReleaseCheck) -> Result<R
             Err(err) => return Err(Error::kube("patch Deployment", name)(err)),
         }
     }
-    Err(Error::Contended { name: name.clone() })
+    Err(Error::Contended {
+        name: name.to_string(),
+    })
 }
 
 /// Sends the planned JSON Patch exactly as planned (path, content type, body).
@@ -160,7 +184,8 @@ async fn owned_replica_sets(
 }
 
 /// The templates of this Deployment that failed (this release's, and every earlier release
-/// whose check failed) and those already rolled back.
+/// whose check failed) and those already rolled back and not released by a human, as
+/// [`TemplateRecords`] reads the Deployment's other ReleaseChecks.
 async fn failed_hashes(
     client: &kube::Client,
     namespace: &str,
@@ -171,21 +196,16 @@ async fn failed_hashes(
         .list(&ListParams::default())
         .await
         .map_err(Error::kube("list ReleaseChecks in", namespace))?;
-    let mut failed = BTreeSet::from([check.spec.template_hash.clone()]);
-    let mut rolled_back = BTreeSet::new();
+    let mut records = TemplateRecords::default();
     for other in checks.items.iter().filter(|c| {
         c.spec.deployment == check.spec.deployment && c.metadata.name != check.metadata.name
     }) {
-        match other.status.as_ref().and_then(|s| s.phase) {
-            Some(Phase::RolledBack | Phase::Held) => {
-                failed.insert(other.spec.template_hash.clone());
-                rolled_back.insert(other.spec.template_hash.clone());
-            }
-            Some(Phase::Failed | Phase::Acting | Phase::Observed) => {
-                failed.insert(other.spec.template_hash.clone());
-            }
-            _ => {}
-        }
+        records.note(
+            &other.spec.template_hash,
+            other.status.as_ref().and_then(|s| s.phase),
+            rollback::released(other.metadata.annotations.as_ref()),
+        );
     }
-    Ok((failed, rolled_back))
+    records.failed.insert(check.spec.template_hash.clone());
+    Ok((records.failed, records.rolled_back))
 }

@@ -1,6 +1,7 @@
 //! A watched ReleaseCheck, compacted to what the reconciler, the intake and the snapshot sweep
-//! read: its name and resourceVersion, its Deployment and revision, its guard period and its
-//! whole status (the reconciler's status patches are computed against it).
+//! read: its name and resourceVersion, its Deployment, revision and template, its guard period,
+//! whether a human released its held template, and its whole status (the reconciler's status
+//! patches are computed against it).
 
 use crate::crd::{ReleaseCheck, ReleaseCheckStatus};
 
@@ -17,6 +18,10 @@ pub struct CompactCheck {
     pub deployment: String,
     /// `spec.revision`.
     pub revision: i64,
+    /// `spec.templateHash`.
+    pub template_hash: String,
+    /// Whether a human released the held template (`kubectl ripcord release`).
+    pub released: bool,
     /// `spec.policy.watchForSeconds`.
     pub watch_for_seconds: i64,
     /// The status, whole.
@@ -31,6 +36,8 @@ impl From<&ReleaseCheck> for CompactCheck {
             resource_version: check.metadata.resource_version.clone(),
             deployment: check.spec.deployment.clone(),
             revision: check.spec.revision,
+            template_hash: check.spec.template_hash.clone(),
+            released: crate::rollback::released(check.metadata.annotations.as_ref()),
             watch_for_seconds: check.spec.policy.watch_for_seconds,
             status: check.status.clone().map(Box::new),
         }

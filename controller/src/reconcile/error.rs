@@ -25,6 +25,10 @@ pub enum Error {
     /// A status patch could not be built; a bug, retried rarely.
     #[error(transparent)]
     Status(#[from] crate::crd::Error),
+    /// Holding the Deployment or lifting the hold failed: retried with backoff when the API
+    /// server failed or other writers kept winning, rarely when the objects are malformed.
+    #[error(transparent)]
+    Hold(#[from] crate::act::Error),
 }
 
 impl Error {
@@ -38,7 +42,11 @@ impl Error {
 
     /// Whether retrying soon may succeed (the API server was unreachable or busy).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Kube { .. })
+        matches!(
+            self,
+            Error::Kube { .. }
+                | Error::Hold(crate::act::Error::Kube { .. } | crate::act::Error::Contended { .. })
+        )
     }
 }
 

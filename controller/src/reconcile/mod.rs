@@ -1,5 +1,6 @@
 //! Reconciling watched Deployments: detect each release, create its ReleaseCheck, settle
-//! checks whose guard period passed or whose rollback finished, and answer sidecars' questions
+//! checks whose guard period passed or whose rollback finished, hold a re-applied failed
+//! template (and lift the hold once a new template arrives), and answer sidecars' questions
 //! about their role from the caches. Only the leader writes; every replica keeps the caches.
 
 pub mod assign;
@@ -8,6 +9,7 @@ pub mod check;
 mod directory;
 pub mod earlier;
 mod error;
+pub mod hold;
 pub mod plan;
 pub mod pod;
 mod store;
@@ -31,6 +33,7 @@ use crate::release::{self, CompactDeployment, CompactReplicaSet};
 use crate::snapshot::{self, Peer, Snapshots};
 use assign::AssignSettings;
 use cache::{Caches, ScopeStreams};
+use check::CompactCheck;
 use earlier::EarlierRevisions;
 pub use error::{Error, Result};
 use plan::{Observed, Write};
@@ -228,10 +231,16 @@ async fn reconcile_inner(
         }
         _ => context.earlier.forget(uid),
     }
+    let checks = context.caches.checks_of(namespace, &deployment.name_any());
+    let cached: Vec<&CompactCheck> = checks.iter().map(AsRef::as_ref).collect();
+    let current = release.as_ref().map(|r| &r.current);
+    if let Some(guard) = hold::guard(deployment, current, &cached) {
+        guard_deployment(context, namespace, &deployment.name_any(), guard).await?;
+        return Ok(Action::requeue(RESYNC));
+    }
     let Some(release) = release else {
         return Ok(Action::requeue(Duration::from_secs(10)));
     };
-    let checks = context.caches.checks_of(namespace, &release.deployment);
     let policy = policy_of(deployment);
     if let Err(reason) = &policy {
         tracing::warn!(%reason, "the pod template's Ripcord annotations are invalid; not checking this release");
@@ -240,7 +249,7 @@ async fn reconcile_inner(
         release: &release,
         released_at_ms: released_at_ms(&context.caches, &release),
         policy,
-        checks: checks.iter().map(AsRef::as_ref).collect(),
+        checks: cached,
         now_ms: crate::now_ms(),
     };
     let (writes, requeue) = plan::plan(deployment, &observed);
@@ -280,6 +289,32 @@ async fn reconcile_inner(
         keep_snapshot(context, snapshots, &release, &current).await?;
     }
     Ok(Action::requeue(requeue.unwrap_or(RESYNC).min(RESYNC)))
+}
+
+/// Holds the Deployment (and records the hold on the failed release's check) or lifts
+/// Ripcord's hold, as `guard` says.
+async fn guard_deployment(
+    context: &Context,
+    namespace: &str,
+    name: &str,
+    guard: hold::Guard,
+) -> Result<()> {
+    let client = &context.client;
+    match guard {
+        hold::Guard::Hold { current, check } => {
+            let held =
+                crate::act::hold::hold(client, &context.metrics, namespace, name, &current.hash)
+                    .await?;
+            if let (Some(held), Some(check)) = (held, check) {
+                let write = hold::held_status(&check, held.record, held.message);
+                apply(client, namespace, name, write, &mut None).await?;
+            }
+        }
+        hold::Guard::Resume { held } => {
+            crate::act::hold::resume(client, namespace, name, &held).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The name of the ReleaseCheck of `release`.

@@ -4,9 +4,11 @@
 //! - A new revision with a previous one is a release: create its ReleaseCheck (spec from the
 //!   pod template's annotations) and give it a `Watching` status, or `Inconclusive` when the
 //!   previous revision ran no sidecar and so cannot serve as a baseline.
-//! - A revision that reuses an earlier ReplicaSet (Ripcord's rollback, or a human's `kubectl
-//!   rollout undo`) is not a release: it completes the rollback of the check that failed, once
-//!   the Deployment has finished rolling out.
+//! - A revision that reuses an earlier ReplicaSet (Ripcord's rollback, a human's `kubectl
+//!   rollout undo`, a GitOps tool re-applying a template) is not a release: when it is the
+//!   target of Ripcord's rollback, it completes the rollback of the check that failed, once
+//!   the Deployment has finished rolling out. (A re-applied failed template is held first:
+//!   see [`super::hold`].)
 //! - A watched release whose guard period (`ripcord.dev/watch-for`) ended with a `pass`
 //!   verdict has passed.
 //! - The Deployment carries an annotation naming its latest ReleaseCheck.
@@ -23,7 +25,7 @@ use crate::crd::{
 use crate::release::{CompactDeployment, Release};
 
 use super::check::CompactCheck;
-use crate::rollback::ROLLED_BACK_TO_ANNOTATION;
+use crate::rollback::{ROLLED_BACK_FROM_ANNOTATION, ROLLED_BACK_TO_ANNOTATION};
 
 /// Annotation on the Deployment naming its latest ReleaseCheck.
 pub const RELEASE_CHECK_ANNOTATION: &str = "ripcord.dev/release-check";
@@ -80,7 +82,7 @@ pub fn plan(
         deployment.annotation(ROLLED_BACK_TO_ANNOTATION) == Some(current.hash.as_str());
     if rolled_back_to || release.brought_back() {
         if rollout_complete(deployment) {
-            writes.extend(complete_rollback(observed));
+            writes.extend(complete_rollback(deployment, observed));
         } else {
             requeue = Some(Duration::from_secs(5));
         }
@@ -187,11 +189,22 @@ fn maybe_passed(
     (Some(write), None)
 }
 
-/// Marks `rollbackComplete` on the rolled-back check whose rollback has finished rolling out.
-fn complete_rollback(observed: &Observed<'_>) -> Option<Write> {
+/// Marks `rollbackComplete` on the rolled-back check whose rollback has finished rolling out:
+/// the one the Deployment's records say Ripcord rolled back away from, when the current
+/// revision is the rollback's target. A failed template brought back (a GitOps re-apply)
+/// completes no rollback.
+fn complete_rollback(deployment: &CompactDeployment, observed: &Observed<'_>) -> Option<Write> {
+    let current = observed.release.current.hash.as_str();
+    if deployment.annotation(ROLLED_BACK_TO_ANNOTATION) != Some(current) {
+        return None;
+    }
+    let from = deployment.annotation(ROLLED_BACK_FROM_ANNOTATION)?;
     observed.checks.iter().find_map(|check| {
         let status = check.status.as_deref()?;
-        if status.phase != Some(Phase::RolledBack) || status.timeline.rollback_complete.is_some() {
+        if status.phase != Some(Phase::RolledBack)
+            || status.timeline.rollback_complete.is_some()
+            || check.template_hash != from
+        {
             return None;
         }
         let mut done = status.clone();
@@ -418,6 +431,26 @@ mod tests {
         let (writes, requeue) = plan(&compact(&rolling), &observed(&release, vec![&failed]));
         assert!(writes.is_empty(), "{writes:#?}");
         assert_eq!(requeue, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn a_re_applied_failed_template_completes_no_rollback() {
+        let fixture = load("reapplied-failed.yaml");
+        let release = detect(&fixture.deployment, &fixture.replica_sets)
+            .expect("valid")
+            .expect("a release");
+        assert!(release.brought_back() && release.current.hash == H3);
+        let failed = existing("checkout-3", H3, status(Phase::RolledBack));
+        let deployment = compact(&fixture.deployment);
+        assert!(
+            rollout_complete(&deployment),
+            "the fixture's rollout is done"
+        );
+        let (writes, _) = plan(&deployment, &observed(&release, vec![&failed]));
+        assert!(
+            writes.is_empty(),
+            "the failed template runs, not the rollback's target: {writes:#?}"
+        );
     }
 
     #[test]

@@ -106,6 +106,9 @@ pub struct CompactDeployment {
     pub template_annotations: BTreeMap<String, String>,
     /// `spec.replicas`.
     pub replicas: Option<i32>,
+    /// `spec.paused`: the Deployment controller rolls out no new template.
+    #[serde(default)]
+    pub paused: bool,
     /// The rollout status, if any.
     pub status: Option<RolloutStatus>,
     /// `spec.selector` as a label selector string (`app=checkout,tier in (web)`): what lists
@@ -135,6 +138,7 @@ impl From<&Deployment> for CompactDeployment {
                 .map(ripcord_annotations)
                 .unwrap_or_default(),
             replicas: spec.and_then(|s| s.replicas),
+            paused: spec.and_then(|s| s.paused).unwrap_or(false),
             status: deployment.status.as_ref().map(|s| RolloutStatus {
                 observed_generation: s.observed_generation,
                 replicas: s.replicas,

@@ -6,6 +6,7 @@
 
 mod error;
 mod patch;
+mod records;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -15,6 +16,9 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 
 pub use error::{Error, Result};
 pub use patch::{DeploymentPatch, JSON_PATCH_CONTENT_TYPE};
+pub use records::{
+    RELEASED_AT_ANNOTATION, RELEASED_BY_ANNOTATION, TemplateRecords, release_record, released,
+};
 
 use crate::ops::metrics::ActionKind;
 use crate::release::{Entry, History, Revision, without_hash};
@@ -174,8 +178,9 @@ impl fmt::Display for HoldReason {
 }
 
 /// Plans what to do about `deployment` now, given the `pod-template-hash`es of releases judged
-/// failed (`failed`) and of those Ripcord already rolled back away from (`rolled_back`; the
-/// Deployment's [`ROLLED_BACK_FROM_ANNOTATION`] counts too). In order:
+/// failed (`failed`) and of those Ripcord already rolled back away from and no human released
+/// (`rolled_back`; the Deployment's [`ROLLED_BACK_FROM_ANNOTATION`] counts too): both as
+/// [`TemplateRecords`] reads them. In order:
 ///
 /// 0. the Deployment is being deleted → hold ([`HoldReason::Deleting`]);
 /// 1. no owned ReplicaSet runs the Deployment's template → hold ([`HoldReason::NoCurrentRevision`]);
@@ -285,7 +290,8 @@ pub fn resume(
 
 /// Plans a human's release of Ripcord's hold (`kubectl ripcord release`): unpause, drop
 /// [`HELD_ANNOTATION`], and drop [`ROLLED_BACK_FROM_ANNOTATION`] when it names the held hash,
-/// so the next plan does not pause again. The caller also forgets that hash in its own records.
+/// so the next plan does not pause again. The caller first records the release on the held
+/// hash's ReleaseChecks ([`release_record`]), so [`TemplateRecords`] no longer holds it.
 /// `None` when Ripcord holds nothing.
 pub fn release(
     deployment: &Deployment,

@@ -67,11 +67,17 @@ pub(crate) struct World {
 impl World {
     /// Starts the server and seeds it; `steps` and `mode` are the release's policy.
     pub(crate) async fn start(steps: Vec<RegressionStep>, mode: Mode) -> World {
+        World::start_from("history-basic.yaml", steps, mode).await
+    }
+
+    /// Starts the server and seeds it with `testdata/k8s/{fixture}` and the check of
+    /// revision 3.
+    pub(crate) async fn start_from(fixture: &str, steps: Vec<RegressionStep>, mode: Mode) -> World {
         let server = FakeApiServer::start()
             .await
             .expect("fake API server starts");
         server
-            .seed_file(repo_path("testdata/k8s/history-basic.yaml"))
+            .seed_file(repo_path(&format!("testdata/k8s/{fixture}")))
             .expect("fixture seeds");
         let world = World { server };
         world.create_check(steps, mode).await;

@@ -729,6 +729,27 @@ async fn a_claim_left_stale_with_no_verdict_to_come_is_taken_over_from_its_statu
 }
 
 #[tokio::test]
+async fn a_rollback_never_targets_a_release_whose_flag_was_turned_off() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let mut earlier = world.server.get(&check_key()).expect("check-3 stored");
+    let metadata = earlier["metadata"].as_object_mut().expect("metadata");
+    metadata.retain(|key, _| key == "namespace");
+    metadata.insert("name".to_string(), json!("checkout-2"));
+    earlier["spec"]["revision"] = json!(2);
+    earlier["spec"]["templateHash"] = json!(PREVIOUS_HASH);
+    earlier["spec"]["policy"]["onRegression"] = json!(["flag"]);
+    earlier["status"] = json!({"phase": "FlagOff"});
+    world.server.insert(earlier).expect("check-2 stored");
+    rolls_back(actor(&world, "controller-a")).await;
+    let deployment = world.deployment();
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/example/checkout:v1.4.0",
+        "revision 2 failed (its flag was turned off): back to revision 1"
+    );
+}
+
+#[tokio::test]
 async fn a_human_rollback_between_read_and_patch_is_not_rolled_back_again() {
     let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
     let previous = world

@@ -40,7 +40,7 @@ impl TemplateRecords {
                     self.rolled_back.insert(hash.to_string());
                 }
             }
-            Some(Phase::Failed | Phase::Acting | Phase::Observed) => {
+            Some(Phase::Failed | Phase::FlagOff | Phase::Acting | Phase::Observed) => {
                 self.failed.insert(hash.to_string());
             }
             _ => {}
@@ -84,13 +84,19 @@ mod tests {
         records.note("c", Some(Phase::Held), false);
         records.note("d", Some(Phase::Failed), false);
         records.note("e", Some(Phase::Held), true);
+        records.note("f", Some(Phase::FlagOff), false);
         assert_eq!(
             records.failed,
-            ["b", "c", "d", "e"].map(String::from).into()
+            ["b", "c", "d", "e", "f"].map(String::from).into(),
+            "a release whose flag was turned off failed too: never a rollback target"
         );
         assert_eq!(records.rolled_back, ["b", "c"].map(String::from).into());
         assert!(records.holds("b", None) && records.holds("c", None));
         assert!(!records.holds("a", None) && !records.holds("d", None));
+        assert!(
+            !records.holds("f", None),
+            "its flag is off; the template itself is not held"
+        );
         assert!(records.holds("a", Some("a")), "the Deployment's own record");
         assert!(!records.holds("e", Some("e")), "released by a human");
     }

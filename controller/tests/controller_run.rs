@@ -19,6 +19,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
 const CANARY: &str = "checkout-59c4d7f8b6-aaaaa";
+/// A canary pod created after [`CANARY`], named to sort first: it serves its windows, but the
+/// older pod judges the release.
+const YOUNGER_CANARY: &str = "checkout-59c4d7f8b6-00000";
 const WEBHOOK: &str = "ripcord";
 /// The previous pod's IP: a loopback address of its own, so its sidecar can take the
 /// sidecar port the controller asks on.
@@ -103,13 +106,23 @@ async fn seeded() -> FakeApiServer {
             "metadata": {"name": "ripcord-controller-tls", "namespace": "ripcord"}}),
         )
         .expect("secret stored");
+    let mut canary = pod(
+        CANARY,
+        "59c4d7f8b6",
+        "a103c7e2-51d0-4f7e-8b3a-2c9d00000003",
+        "10.0.0.30",
+    );
+    canary["metadata"]["creationTimestamp"] = json!("2026-11-24T10:00:00Z");
+    let mut younger = pod(
+        YOUNGER_CANARY,
+        "59c4d7f8b6",
+        "a103c7e2-51d0-4f7e-8b3a-2c9d00000003",
+        "10.0.0.31",
+    );
+    younger["metadata"]["creationTimestamp"] = json!("2026-11-24T10:00:07Z");
     for object in [
-        pod(
-            CANARY,
-            "59c4d7f8b6",
-            "a103c7e2-51d0-4f7e-8b3a-2c9d00000003",
-            "10.0.0.30",
-        ),
+        canary,
+        younger,
         pod(
             "checkout-7d8c96b5f4-bbbbb",
             "7d8c96b5f4",
@@ -122,6 +135,10 @@ async fn seeded() -> FakeApiServer {
     server.add_token(
         "canary-token",
         TokenIdentity::pod("shop", CANARY, "default", &["ripcord"]),
+    );
+    server.add_token(
+        "younger-token",
+        TokenIdentity::pod("shop", YOUNGER_CANARY, "default", &["ripcord"]),
     );
     server
 }
@@ -305,6 +322,19 @@ async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
     assert_eq!(assignment.role, Role::Canary);
     assert_eq!(assignment.baseline.peers, vec!["http://127.0.0.2:9464"]);
     assert_eq!(assignment.release_check.as_deref(), Some("checkout-3"));
+    let (status, body) = https(
+        https_port,
+        &ca_pem,
+        request("GET", "/v1/assignment", "younger-token", Vec::new()),
+    )
+    .await;
+    assert_eq!(status, http::StatusCode::OK, "{body:?}");
+    let younger: Assignment = serde_json::from_slice(&body).expect("an assignment");
+    assert_eq!(
+        younger.role,
+        Role::Idle,
+        "one judge per release: the oldest canary pod"
+    );
 
     let snapshot = server
         .wait_until(WAIT, |s| {
@@ -418,6 +448,30 @@ async fn the_controller_acts_on_a_canary_verdict_end_to_end() {
             request("POST", "/v1/verdicts", "canary-token", body),
         )
     };
+    let from_younger = VerdictReport::new(
+        Release {
+            pod: YOUNGER_CANARY.to_string(),
+            ..release.clone()
+        },
+        1,
+        verdict.clone(),
+    )
+    .to_body()
+    .expect("body");
+    let (status, body) = https(
+        https_port,
+        &ca_pem,
+        request("POST", "/v1/verdicts", "younger-token", from_younger),
+    )
+    .await;
+    assert_eq!(status, http::StatusCode::CONFLICT, "{body:?}");
+    let refusal: Value = serde_json::from_slice(&body).expect("a JSON refusal");
+    assert!(
+        refusal
+            .to_string()
+            .contains(&format!("pod {CANARY} judges this release")),
+        "{refusal}"
+    );
     let (status, body) = post_verdict(1).await;
     assert_eq!(status, http::StatusCode::ACCEPTED, "{body:?}");
 

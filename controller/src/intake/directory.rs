@@ -52,7 +52,7 @@ pub trait ReleaseDirectory: Send + Sync + 'static {
     /// The release pod `namespace`/`pod` belongs to; `None` when the caches do not know it.
     fn membership(&self, namespace: &str, pod: &str) -> Option<PodMembership>;
 
-    /// Whether `release` still takes verdicts.
+    /// Whether `release` still takes verdicts from the pod it names (its judge).
     fn state(&self, release: &Release) -> ReleaseState;
 }
 

@@ -25,9 +25,11 @@ pub struct AssignSettings {
 }
 
 /// The assignment of `pod` in `release` (created at `released_at_ms`), given the pods of the
-/// release's namespace. A pod of the current revision is a canary whose peers are the previous
-/// revision's live pods; a pod of the previous revision is a baseline; any other pod is idle,
-/// and so is every pod when the current revision is an earlier one brought back.
+/// release's namespace. The release's judge ([`judge`]) is a canary whose peers are the
+/// previous revision's live pods; a pod of the previous revision is a baseline; any other pod
+/// is idle — the new revision's other pods too, so one judge speaks for the release and its
+/// false-alarm bound is not spent once per pod — and so is every pod when the current revision
+/// is an earlier one brought back.
 pub fn assign(
     pod: &CompactPod,
     release: &Release,
@@ -44,6 +46,9 @@ pub fn assign(
     }
     let previous = release.previous.as_ref();
     let role = if hash == release.current.hash && previous.is_some() {
+        if judge(release, pods, pod).is_none_or(|judge| judge.name != pod.name) {
+            return Assignment::idle();
+        }
         Role::Canary
     } else if previous.is_some_and(|p| p.hash == hash) {
         Role::Baseline
@@ -98,6 +103,28 @@ fn baseline(
                 previous_hash: previous.hash.clone(),
             }),
     }
+}
+
+/// The pod of `release`'s new revision that judges it: the oldest (then the first by name) of
+/// the new revision's pods that are not on their way out and run or have an address, `asking`
+/// counted among them unless it is being deleted (its sidecar asks, so it runs, whatever the
+/// cache says yet). It stays the judge while it lives; when it goes, the next oldest takes
+/// over with a judge of its own.
+pub fn judge<'a>(
+    release: &Release,
+    pods: &'a [Arc<CompactPod>],
+    asking: &'a CompactPod,
+) -> Option<&'a CompactPod> {
+    let current = release.current.hash.as_str();
+    let of_release = |p: &CompactPod| template_hash(p) == Some(current) && !p.deleting;
+    pods.iter()
+        .map(AsRef::as_ref)
+        .filter(|p| of_release(p) && (p.running || p.ip.is_some()))
+        .chain(of_release(asking).then_some(asking))
+        .min_by(|a, b| {
+            let age = |p: &CompactPod| p.created_ms.unwrap_or(i64::MAX);
+            age(a).cmp(&age(b)).then_with(|| a.name.cmp(&b.name))
+        })
 }
 
 /// The pods of revision `hash` that run and are not on their way out, with their IPs: the
@@ -196,6 +223,84 @@ mod tests {
         );
         let prometheus = assignment.baseline.prometheus.expect("prometheus offered");
         assert_eq!(prometheus.previous_hash, H2);
+    }
+
+    fn created(pod: &Arc<CompactPod>, at_ms: i64) -> Arc<CompactPod> {
+        let mut pod = CompactPod::clone(pod);
+        pod.created_ms = Some(at_ms);
+        Arc::new(pod)
+    }
+
+    #[test]
+    fn one_canary_pod_judges_the_release_the_oldest_while_it_lives() {
+        let settings = AssignSettings::default();
+        let oldest = created(
+            &pod("checkout-new-z", H3, "10.0.0.31", "Running", false),
+            1_000,
+        );
+        let younger = created(
+            &pod("checkout-new-a", H3, "10.0.0.30", "Running", false),
+            2_000,
+        );
+        let mut pods = pods()[1..].to_vec();
+        pods.extend([Arc::clone(&oldest), Arc::clone(&younger)]);
+        let role = |asking: &Arc<CompactPod>, pods: &[Arc<CompactPod>]| {
+            assign(asking, &release(), None, pods, &settings).role
+        };
+        assert_eq!(
+            role(&oldest, &pods),
+            Role::Canary,
+            "older, though named later"
+        );
+        assert_eq!(role(&younger, &pods), Role::Idle);
+        let mut going = CompactPod::clone(&oldest);
+        going.deleting = true;
+        let going = Arc::new(going);
+        let without_oldest: Vec<_> = pods
+            .iter()
+            .map(|p| {
+                if p.name == oldest.name {
+                    Arc::clone(&going)
+                } else {
+                    Arc::clone(p)
+                }
+            })
+            .collect();
+        assert_eq!(
+            role(&younger, &without_oldest),
+            Role::Canary,
+            "the next oldest takes over"
+        );
+        assert_eq!(role(&going, &without_oldest), Role::Idle);
+    }
+
+    #[test]
+    fn a_canary_pod_not_yet_placed_does_not_hold_up_the_judging() {
+        let settings = AssignSettings::default();
+        let unplaced = created(&pod("checkout-new-p", H3, "", "Pending", false), 1_000);
+        let mut unplaced_pod = CompactPod::clone(&unplaced);
+        unplaced_pod.ip = None;
+        let unplaced = Arc::new(unplaced_pod);
+        let running = created(
+            &pod("checkout-new-r", H3, "10.0.0.32", "Running", false),
+            2_000,
+        );
+        let mut pods = pods()[1..].to_vec();
+        pods.extend([Arc::clone(&unplaced), Arc::clone(&running)]);
+        assert_eq!(
+            assign(&running, &release(), None, &pods, &settings).role,
+            Role::Canary
+        );
+        let tied = created(
+            &pod("checkout-new-b", H3, "10.0.0.33", "Running", false),
+            2_000,
+        );
+        pods.push(Arc::clone(&tied));
+        assert_eq!(
+            assign(&running, &release(), None, &pods, &settings).role,
+            Role::Idle,
+            "created at the same time: the first by name judges"
+        );
     }
 
     #[test]

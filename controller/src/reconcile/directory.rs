@@ -33,6 +33,12 @@ impl ReleaseDirectory for Context {
             return ReleaseState::Open;
         };
         let name = ReleaseCheck::name_for(&release.deployment, revision);
+        if let Some(judge) = self.judge_other_than(release) {
+            return ReleaseState::Closed(format!(
+                "pod {judge} judges this release, not pod {}",
+                release.pod
+            ));
+        }
         let Some(check) = self.caches.check(&release.namespace, &name) else {
             return ReleaseState::Open;
         };
@@ -43,6 +49,24 @@ impl ReleaseDirectory for Context {
             )),
             Stage::Watching | Stage::NoBaseline | Stage::Claimed { .. } => ReleaseState::Open,
         }
+    }
+}
+
+impl Context {
+    /// The pod judging the release `release` speaks about, when it is another than the pod
+    /// that sent it ([`super::assign::judge`]); `None` when it is that pod, or the caches do
+    /// not know enough to say.
+    fn judge_other_than(&self, release: &Release) -> Option<String> {
+        let pod = self.caches.pod(&release.namespace, &release.pod)?;
+        let detected = self.release_of(&pod)?;
+        if detected.current.number.to_string() != release.revision {
+            return None;
+        }
+        let pods = self
+            .caches
+            .pods_with_hash(&release.namespace, &[detected.current.hash.as_str()]);
+        let judge = super::assign::judge(&detected, &pods, &pod)?;
+        (judge.name != release.pod).then(|| judge.name.clone())
     }
 }
 

@@ -33,6 +33,8 @@ pub struct CompactPod {
     pub running: bool,
     /// Whether the pod is being deleted.
     pub deleting: bool,
+    /// `metadata.creationTimestamp`, Unix milliseconds.
+    pub created_ms: Option<i64>,
 }
 
 impl From<&Pod> for CompactPod {
@@ -57,6 +59,10 @@ impl From<&Pod> for CompactPod {
             ip: status.and_then(|s| s.pod_ip.clone()),
             running: status.and_then(|s| s.phase.as_deref()) == Some("Running"),
             deleting: meta.deletion_timestamp.is_some(),
+            created_ms: meta
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.as_millisecond()),
         }
     }
 }

@@ -1018,6 +1018,55 @@ fn status_patches(world: &World) -> Vec<LoggedRequest> {
 }
 
 #[tokio::test]
+async fn a_release_with_invalid_annotations_is_not_checked_and_says_so_in_an_event() {
+    let (world, _) = world_before_the_check().await;
+    let current = ObjectKey::new(
+        "apps/v1",
+        "replicasets",
+        Some("shop"),
+        &format!("checkout-{FAILED_HASH}"),
+    );
+    for key in [deployment_key(), current] {
+        world
+            .server
+            .write_as_other(&key, |stored| {
+                let mut object = stored.expect("stored").clone();
+                object["spec"]["template"]["metadata"]["annotations"]["ripcord.dev/on-regression"] =
+                    json!("rollbak");
+                object
+            })
+            .expect("annotation set on the template and its ReplicaSet");
+    }
+    world.server.clear_requests();
+    let stop = start_reconciler(&world);
+    let event = world
+        .server
+        .wait_until(WAIT, |s| {
+            s.writes()
+                .into_iter()
+                .find(|r| r.method == Method::POST && r.path == EVENTS_PATH)
+        })
+        .await
+        .expect("an Event");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = stop.send(true);
+    let body: Value = serde_json::from_slice(&event.body).expect("JSON");
+    assert_eq!(body["reason"], "AnnotationInvalid", "{body}");
+    assert_eq!(body["type"], "Warning", "{body}");
+    assert_eq!(body["regarding"]["name"], "checkout", "{body}");
+    let note = body["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("ripcord.dev/on-regression") && note.contains("rollbak"),
+        "{note}"
+    );
+    assert!(
+        world.server.writes().iter().all(|r| r.path == EVENTS_PATH),
+        "no check is created for it: {:#?}",
+        world.server.writes()
+    );
+}
+
+#[tokio::test]
 async fn a_new_release_creates_its_check_sets_its_status_and_annotates_the_deployment() {
     let (world, _) = world_before_the_check().await;
     let deployment = world.deployment();

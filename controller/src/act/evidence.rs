@@ -25,6 +25,8 @@ pub enum Reason {
     RegressionObserved,
     /// An action was asked for and could not be taken.
     ActionFailed,
+    /// The pod template's Ripcord annotations are invalid: the release is not checked.
+    AnnotationInvalid,
 }
 
 impl Reason {
@@ -38,6 +40,7 @@ impl Reason {
             Reason::ReleaseResumed => "ReleaseResumed",
             Reason::RegressionObserved => "RegressionObserved",
             Reason::ActionFailed => "ActionFailed",
+            Reason::AnnotationInvalid => "AnnotationInvalid",
         }
     }
 }

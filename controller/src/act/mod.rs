@@ -573,6 +573,35 @@ impl StepDone {
     }
 }
 
+/// Writes a Warning Event `AnnotationInvalid` on Deployment `namespace/deployment`: its pod
+/// template's Ripcord annotations are invalid (`reason` names the annotation and what is
+/// wrong), so its release is neither checked nor acted on. A failure is logged.
+pub async fn invalid_policy(
+    client: &kube::Client,
+    namespace: &str,
+    deployment: &str,
+    reason: &str,
+) {
+    let note = format!(
+        "the pod template's Ripcord annotations are invalid, so this release is not checked and \
+         nothing will be done on a regression: {reason}"
+    );
+    let reporter = kube::runtime::events::Reporter::from("ripcord-controller");
+    evidence::publish(
+        client,
+        &reporter,
+        namespace,
+        deployment,
+        "Validate",
+        [(
+            Reason::AnnotationInvalid,
+            kube::runtime::events::EventType::Warning,
+            note,
+        )],
+    )
+    .await;
+}
+
 /// What `step` acts on, as Events and notifications name it: the Deployment, or the flag URL
 /// without the parts that may hold a secret (see [`crate::flags::redacted`]).
 fn step_target(step: RegressionStep, check: &ReleaseCheck) -> String {

@@ -244,6 +244,12 @@ async fn reconcile_inner(
     let policy = policy_of(deployment);
     if let Err(reason) = &policy {
         tracing::warn!(%reason, "the pod template's Ripcord annotations are invalid; not checking this release");
+        let unchecked =
+            release.previous.is_some() && !cached.iter().any(|c| c.name == check_name(&release));
+        if unchecked && !release.brought_back() {
+            crate::act::invalid_policy(&context.client, namespace, &release.deployment, reason)
+                .await;
+        }
     }
     let observed = Observed {
         release: &release,

@@ -106,10 +106,30 @@ fn args(target: SocketAddr, annotations: PathBuf) -> RunArgs {
 
 /// A peer: a sidecar of the previous revision, idle, serving its window.
 async fn peer(errors_per_200: u64) -> Running {
-    let app = exporter(errors_per_200).await;
+    peer_of(exporter(errors_per_200).await).await
+}
+
+/// A peer watching [`SPEC`] over `app`.
+async fn peer_of(app: SocketAddr) -> Running {
     let mut peer = args(app, PathBuf::from("/nonexistent/annotations"));
     peer.watch = Some(SPEC.to_string());
     run::start(&peer).await.expect("peer starts")
+}
+
+/// An app exporter whose counters grow by 200 requests per scrape: 2 500s, 40 429s.
+async fn throttling_exporter() -> SocketAddr {
+    serve(|n| {
+        format!(
+            "# TYPE http_requests_total counter\n\
+             http_requests_total{{code=\"200\"}} {}\n\
+             http_requests_total{{code=\"500\"}} {}\n\
+             http_requests_total{{code=\"429\"}} {}\n",
+            n * 158,
+            n * 2,
+            n * 40
+        )
+    })
+    .await
 }
 
 fn release() -> Release {
@@ -305,10 +325,20 @@ async fn eventually<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
 
 /// A canary sidecar reporting to `controller`, its token in `token`.
 async fn canary_sidecar(test: &str, errors_per_200: u64, controller: &Controller) -> Running {
+    canary_sidecar_of(test, exporter(errors_per_200).await, SPEC, controller).await
+}
+
+/// A canary sidecar watching `spec` over `app`, reporting to `controller`.
+async fn canary_sidecar_of(
+    test: &str,
+    app: SocketAddr,
+    spec: &str,
+    controller: &Controller,
+) -> Running {
     let dir = dir(test);
     let annotations = dir.join("annotations");
-    write_annotations(&annotations, SPEC);
-    let mut settings = args(exporter(errors_per_200).await, annotations);
+    write_annotations(&annotations, spec);
+    let mut settings = args(app, annotations);
     settings.controller_url = Some(controller.url());
     settings.controller_ca = Some(controller.ca_pem.clone());
     settings.token_file = dir.join("token");
@@ -594,6 +624,7 @@ async fn with_no_peer_left_the_snapshot_is_the_baseline() {
         to_ms: i64::MAX,
         truncated: false,
         observations: held.iter().map(ObservationJson::from).collect(),
+        metrics: None,
     };
     let token = token_file("snapshot", "token");
     let controller = Controller::with_snapshot(
@@ -666,4 +697,50 @@ async fn with_only_prometheus_the_previous_revision_is_read_through_promql() {
     assert!(errors.baseline.trials >= 250.0, "{errors:?}");
     assert_eq!(errors.canary.rate, Some(0.3), "{errors:?}");
     sidecar.stop().await;
+}
+
+#[tokio::test]
+async fn a_release_that_widens_a_selector_is_not_judged_against_the_old_counts() {
+    // One app behind both revisions; the release only widens `errors` to count 429s too.
+    let previous = peer_of(throttling_exporter().await).await;
+    let urls = vec![format!("http://{}", previous.addr())];
+    let controller = Controller::start(canary(urls), token_file("widened", "t")).await;
+    let widened = SPEC.replace("5..", "5..|429");
+    let sidecar = canary_sidecar_of(
+        "widened",
+        throttling_exporter().await,
+        &widened,
+        &controller,
+    )
+    .await;
+
+    eventually("thirty judged ticks", || {
+        (sidecar.state().verdict()?.ticks >= 30).then_some(())
+    })
+    .await;
+    let reports = controller.received();
+    assert!(!reports.is_empty(), "no report");
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.report.verdict.decision != Decision::Fail),
+        "an unchanged app was failed: {:?}",
+        reports.last().map(|r| &r.report.verdict.reason)
+    );
+    eventually(
+        "the status and a report saying the watch specs differ",
+        || {
+            let baseline = sidecar.status().baseline?;
+            let said = |text: &str| text.contains("the watch specs differ for errors");
+            (said(&baseline)
+                && controller
+                    .received()
+                    .iter()
+                    .any(|r| said(&r.report.verdict.reason)))
+            .then_some(())
+        },
+    )
+    .await;
+    sidecar.stop().await;
+    previous.stop().await;
 }

@@ -149,7 +149,11 @@ impl Snapshots {
         if peers.is_empty() {
             reasons.push("no previous-revision pod was running".to_string());
         }
-        let (json, kept) = merge::encode(&merged.observations, self.settings.max_bytes);
+        let (json, kept) = merge::encode(
+            &merged.observations,
+            merged.metrics.as_deref(),
+            self.settings.max_bytes,
+        );
         if kept < merged.observations.len() {
             reasons.push(format!(
                 "kept the newest {kept} of {} seconds to stay within {} bytes",

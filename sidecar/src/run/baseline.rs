@@ -14,9 +14,9 @@ use super::fetch::Fetcher;
 use super::{Result, RunError};
 use crate::assign::BaselineSources;
 use crate::baseline::{PrometheusBaseline, PrometheusConfig};
-use crate::serve::WindowJson;
+use crate::serve::{MetricDefinition, WindowJson};
 use crate::spec::WatchSpec;
-use crate::window::{self, MetricDelta, Observation};
+use crate::window::{self, MetricDelta, Observation, Unavailable};
 
 /// Largest window answer accepted from a peer or the snapshot, in bytes.
 pub(super) const MAX_WINDOW_BYTES: usize = 8 * 1024 * 1024;
@@ -111,16 +111,16 @@ impl BaselineReader {
 
     /// The baseline over `(from_ms, to_ms]` for the metrics of `spec`.
     pub(super) async fn read(&mut self, spec: &WatchSpec, from_ms: i64, to_ms: i64) -> Read {
-        let width = spec.metrics.len();
+        let mine = MetricDefinition::of_spec(spec);
         let mut reasons = Vec::new();
         if !self.peers.is_empty() {
-            match self.read_peers(width, from_ms, to_ms).await {
+            match self.read_peers(&mine, from_ms, to_ms).await {
                 Ok(read) => return read,
                 Err(reason) => reasons.push(reason),
             }
         }
         if let Some(snapshot) = &mut self.snapshot {
-            match snapshot.next(width, to_ms).await {
+            match snapshot.next(&mine, to_ms).await {
                 Ok(observation) => {
                     return Read::Got {
                         observation,
@@ -155,16 +155,18 @@ impl BaselineReader {
     /// The peers' windows over the range, summed; an error when none gave a usable delta.
     async fn read_peers(
         &self,
-        width: usize,
+        mine: &[MetricDefinition],
         from_ms: i64,
         to_ms: i64,
     ) -> std::result::Result<Read, String> {
+        let width = mine.len();
         let mut fetches = JoinSet::new();
         for peer in &self.peers {
             let url = format!("{peer}/v1/window?from={from_ms}&to={to_ms}");
             let fetcher = self.peer_fetcher.clone();
+            let mine = mine.to_vec();
             fetches.spawn(async move {
-                let outcome = fetch_window(&fetcher, &url, width).await;
+                let outcome = fetch_window(&fetcher, &url, &mine).await;
                 (url, outcome)
             });
         }
@@ -201,10 +203,14 @@ impl BaselineReader {
 
 impl Snapshot {
     /// The next unused snapshot observation, fetching the snapshot the first time.
-    async fn next(&mut self, width: usize, at_ms: i64) -> std::result::Result<Observation, String> {
+    async fn next(
+        &mut self,
+        mine: &[MetricDefinition],
+        at_ms: i64,
+    ) -> std::result::Result<Observation, String> {
         if self.left.is_none() {
             let url = self.url.clone();
-            let window = fetch_window(&self.fetcher, &url, width)
+            let window = fetch_window(&self.fetcher, &url, mine)
                 .await
                 .map_err(|e| format!("snapshot: {e}"))?;
             self.left = Some(window.into());
@@ -220,26 +226,20 @@ impl Snapshot {
     }
 }
 
-/// GETs a window and checks it: right version, one delta per watched metric, well-formed.
-async fn fetch_window(fetcher: &Fetcher, url: &str, width: usize) -> Result<Vec<Observation>> {
+/// GETs a window, checks it (right version, well-formed) and matches its deltas to `mine`
+/// (see [`crate::serve::align`]: by definition, or by position from a sidecar that states none).
+async fn fetch_window(
+    fetcher: &Fetcher,
+    url: &str,
+    mine: &[MetricDefinition],
+) -> Result<Vec<Observation>> {
     let refuse = |reason: String| RunError::Decode {
         url: url.to_string(),
         reason,
     };
     let body = fetcher.get(url).await?;
-    WindowJson::decode(&body)
-        .map_err(refuse)?
-        .into_iter()
-        .map(|o| {
-            if o.metrics.len() != width {
-                return Err(refuse(format!(
-                    "it watches {} metrics, this pod {width}: the watch specs differ",
-                    o.metrics.len()
-                )));
-            }
-            Ok(o)
-        })
-        .collect()
+    let window = WindowJson::decode_window(&body).map_err(refuse)?;
+    crate::serve::align(mine, window.metrics.as_deref(), window.observations).map_err(refuse)
 }
 
 /// The observation when at least one metric has a usable delta, else the first reason.
@@ -248,6 +248,7 @@ fn usable(observation: Observation) -> std::result::Result<Observation, String> 
         return Ok(observation);
     }
     Err(match observation.metrics.first() {
+        Some(MetricDelta::Unavailable(Unavailable::SpecDiffers(why))) => why.clone(),
         Some(MetricDelta::Unavailable(reason)) => format!("{reason:?}"),
         _ => "no metrics".to_string(),
     })

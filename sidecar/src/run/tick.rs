@@ -166,6 +166,8 @@ impl Loop {
             SpecEvent::Unchanged => {}
             SpecEvent::Loaded(spec) => {
                 tracing::info!(metrics = spec.metrics.len(), "watch spec loaded");
+                self.state
+                    .set_definitions(crate::serve::MetricDefinition::of_spec(&spec));
                 self.watched = Some(Watched {
                     extractor: Extractor::new(&spec),
                     spec,

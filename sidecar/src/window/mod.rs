@@ -52,6 +52,9 @@ pub enum Unavailable {
     CounterReset(String),
     /// A histogram's buckets were not cumulative. The scrape is not trusted.
     NonMonotoneHistogram(String),
+    /// Only in a canary's baseline: the baseline source counts this metric otherwise (the
+    /// release changed the watch spec), so it has no baseline from that source; why.
+    SpecDiffers(String),
 }
 
 /// The deltas of one scrape, one per watched metric, in spec order.

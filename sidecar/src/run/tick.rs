@@ -168,6 +168,8 @@ impl Loop {
                 tracing::info!(metrics = spec.metrics.len(), "watch spec loaded");
                 self.state
                     .set_definitions(crate::serve::MetricDefinition::of_spec(&spec));
+                self.state
+                    .set_definitions(crate::serve::MetricDefinition::of_spec(&spec));
                 self.watched = Some(Watched {
                     extractor: Extractor::new(&spec),
                     spec,
@@ -385,11 +387,15 @@ impl Canary {
     }
 }
 
-/// Scrapes once and records the outcome in the served state.
+/// Scrapes once and records the outcome in the served state (a failed scrape in the extractor
+/// too).
 async fn scrape_into(scraper: &Scraper, extractor: &mut Extractor, state: &State, at_ms: i64) {
     let body = match scraper.scrape().await {
         Ok(body) => body,
         Err(error) => {
+            // The next good scrape only sets the starting point again: its delta would span
+            // the gap.
+            extractor.failed(at_ms, &error.to_string());
             state.scrape_failed(error_kind(&error), &error.to_string());
             return;
         }
@@ -427,4 +433,29 @@ fn error_kind(error: &ScrapeError) -> ScrapeErrorKind {
 /// Milliseconds since the Unix epoch.
 fn unix_millis() -> u64 {
     u64::try_from(crate::watch::now_ms()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrape::ScrapeConfig;
+
+    #[tokio::test]
+    async fn a_failed_scrape_costs_the_next_good_one_its_delta() {
+        let spec = crate::spec::parse_watch("errors: e_total / r_total max +50%").expect("spec");
+        let mut extractor = Extractor::new(&spec);
+        extractor.observe(1, b"e_total 1\nr_total 10\n");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = closed.local_addr().expect("address");
+        drop(closed);
+        let scraper =
+            Scraper::new(ScrapeConfig::new(&format!("http://{addr}/metrics"))).expect("scraper");
+        let state = State::new(10);
+        scrape_into(&scraper, &mut extractor, &state, 2).await;
+        let after = extractor.observe(3, b"e_total 50\nr_total 60\n");
+        assert!(
+            matches!(after.metrics[0], MetricDelta::Unavailable(_)),
+            "the gap's counts landed in one tick: {after:?}"
+        );
+    }
 }

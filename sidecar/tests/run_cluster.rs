@@ -744,3 +744,28 @@ async fn a_release_that_widens_a_selector_is_not_judged_against_the_old_counts()
     sidecar.stop().await;
     previous.stop().await;
 }
+
+#[tokio::test]
+async fn a_prometheus_url_the_sidecar_cannot_use_leaves_the_peers_judging() {
+    let previous = peer(2).await;
+    let mut assignment = canary(vec![format!("http://{}", previous.addr())]);
+    assignment.baseline.prometheus = Some(PrometheusSource {
+        url: "https://prometheus.monitoring:9090".to_string(),
+        previous_hash: "a1b2c3d4".to_string(),
+    });
+    let controller = Controller::start(assignment, token_file("https-prometheus", "t")).await;
+    let sidecar = canary_sidecar("https-prometheus", 2, &controller).await;
+
+    eventually("verdicts judged against the peer", || {
+        let verdict = sidecar.state().verdict()?;
+        (verdict.ticks >= 3 && sidecar.status().baseline.as_deref() == Some("1 of 1 peers"))
+            .then_some(())
+    })
+    .await;
+    eventually("a report", || controller.received().first().cloned()).await;
+    let status = sidecar.status();
+    let why = status.baseline_error.unwrap_or_default();
+    assert!(why.contains("prometheus") && why.contains("https"), "{why}");
+    sidecar.stop().await;
+    previous.stop().await;
+}

@@ -49,6 +49,8 @@ pub(super) struct BaselineReader {
     snapshot: Option<Snapshot>,
     prometheus: Option<PrometheusBaseline>,
     prometheus_step: Duration,
+    /// Why a source the assignment names cannot be used (the others still are).
+    refused: Option<String>,
 }
 
 #[derive(Debug)]
@@ -62,27 +64,24 @@ struct Snapshot {
 impl BaselineReader {
     /// A reader for `sources`: peers fetched with `peer_fetcher`, the snapshot with
     /// `snapshot_fetcher` (which carries the token when the snapshot is the controller's),
-    /// Prometheus over ranges of at least `prometheus_step`.
+    /// Prometheus over ranges of at least `prometheus_step`. A Prometheus source that cannot be
+    /// used (a URL the client does not speak, such as `https://`) is left out, and
+    /// [`BaselineReader::refused`] says why: it is the last resort, the others still judge.
     pub(super) fn new(
         sources: &BaselineSources,
         peer_fetcher: Fetcher,
         snapshot_fetcher: Fetcher,
         prometheus_step: Duration,
-    ) -> Result<Self> {
-        let prometheus = match &sources.prometheus {
-            Some(source) => {
-                let mut config = PrometheusConfig::new(&source.url, &source.previous_hash);
-                config.timeout = peer_fetcher.timeout;
-                Some(
-                    PrometheusBaseline::new(config).map_err(|e| RunError::Decode {
-                        url: source.url.clone(),
-                        reason: format!("unusable Prometheus baseline: {e}"),
-                    })?,
-                )
-            }
-            None => None,
-        };
-        Ok(BaselineReader {
+    ) -> Self {
+        let mut refused = None;
+        let prometheus = sources.prometheus.as_ref().and_then(|source| {
+            let mut config = PrometheusConfig::new(&source.url, &source.previous_hash);
+            config.timeout = peer_fetcher.timeout;
+            PrometheusBaseline::new(config)
+                .map_err(|e| refused = Some(format!("prometheus left out: {e}")))
+                .ok()
+        });
+        BaselineReader {
             peers: sources
                 .peers
                 .iter()
@@ -96,7 +95,13 @@ impl BaselineReader {
             }),
             prometheus,
             prometheus_step,
-        })
+            refused,
+        }
+    }
+
+    /// Why a source the assignment names is left out, if one is.
+    pub(super) fn refused(&self) -> Option<&str> {
+        self.refused.as_deref()
     }
 
     /// Carries over from `old` what this reader must not repeat: the snapshot's observations
@@ -146,6 +151,7 @@ impl BaselineReader {
                 Err(reason) => reasons.push(format!("prometheus: {reason}")),
             }
         }
+        reasons.extend(self.refused.clone());
         if reasons.is_empty() {
             reasons.push("the assignment names no baseline source".to_string());
         }
@@ -277,7 +283,6 @@ mod tests {
             ..BaselineSources::default()
         };
         BaselineReader::new(&sources, fetcher.clone(), fetcher, Duration::from_secs(15))
-            .expect("a reader")
     }
 
     #[test]

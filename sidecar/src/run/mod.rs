@@ -203,6 +203,9 @@ pub struct RunStatus {
     pub judged: u64,
     /// Where the last judged range's baseline came from, or why there was none.
     pub baseline: Option<String>,
+    /// A baseline source the canary assignment names that cannot be used, and why (the
+    /// other sources still judge).
+    pub baseline_error: Option<String>,
 }
 
 impl Default for RunStatus {
@@ -214,6 +217,7 @@ impl Default for RunStatus {
             scrapes: 0,
             judged: 0,
             baseline: None,
+            baseline_error: None,
         }
     }
 }

@@ -168,8 +168,6 @@ impl Loop {
                 tracing::info!(metrics = spec.metrics.len(), "watch spec loaded");
                 self.state
                     .set_definitions(crate::serve::MetricDefinition::of_spec(&spec));
-                self.state
-                    .set_definitions(crate::serve::MetricDefinition::of_spec(&spec));
                 self.watched = Some(Watched {
                     extractor: Extractor::new(&spec),
                     spec,
@@ -232,22 +230,17 @@ impl Loop {
     /// judgement: a restart would start a new test with the whole alpha again, and would throw
     /// the evidence so far away.
     fn follow_baseline(&mut self, assignment: Assignment) {
-        match self.baseline_reader(&assignment) {
-            Ok(mut reader) => {
-                if let Some(canary) = self.canary.as_mut() {
-                    reader.keep_progress(&mut canary.baseline);
-                    canary.baseline = reader;
-                    canary.assignment = assignment;
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "new baseline sources refused; the previous ones stay");
-                self.refused = Some(assignment);
-            }
+        let mut reader = self.baseline_reader(&assignment);
+        if let Some(canary) = self.canary.as_mut() {
+            reader.keep_progress(&mut canary.baseline);
+            canary.baseline = reader;
+            canary.assignment = assignment;
         }
     }
 
-    fn baseline_reader(&self, assignment: &Assignment) -> Result<BaselineReader> {
+    /// A reader of the assignment's baseline sources; a source left out is logged and shown
+    /// in the status.
+    fn baseline_reader(&self, assignment: &Assignment) -> BaselineReader {
         let peer_fetcher = Fetcher {
             tls: Some(self.tls.clone()),
             token_file: None,
@@ -268,16 +261,25 @@ impl Loop {
                 .map(|_| self.token_file.clone()),
             ..peer_fetcher.clone()
         };
-        BaselineReader::new(
+        let reader = BaselineReader::new(
             &assignment.baseline,
             peer_fetcher,
             snapshot_fetcher,
             self.prometheus_step,
-        )
+        );
+        if let Some(why) = reader.refused() {
+            tracing::error!(
+                reason = why,
+                "a baseline source is left out; the others judge"
+            );
+        }
+        let refused = reader.refused().map(str::to_string);
+        self.status.update(|s| s.baseline_error = refused);
+        reader
     }
 
     fn start_canary(&self, assignment: Assignment, spec: &WatchSpec) -> Result<Canary> {
-        let baseline = self.baseline_reader(&assignment)?;
+        let baseline = self.baseline_reader(&assignment);
         let first_sequence = self.next_sequence.max(unix_millis());
         let reporter = match (&self.controller, &assignment.release) {
             (Some(base), Some(release)) => Some(self.reporter(base, release, first_sequence)?),
@@ -317,6 +319,7 @@ impl Loop {
     /// Ends the canary judgement, remembering where its reports' sequence got to; its reporter
     /// gets [`DRAIN_LIMIT`] in the background to deliver the verdict last offered.
     fn end_canary(&mut self) {
+        self.status.update(|s| s.baseline_error = None);
         if let Some(canary) = self.canary.take() {
             let offered = canary.reporter.as_ref().map_or(0, |r| r.stats().offered);
             self.next_sequence = self

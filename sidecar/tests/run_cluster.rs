@@ -769,3 +769,61 @@ async fn a_prometheus_url_the_sidecar_cannot_use_leaves_the_peers_judging() {
     sidecar.stop().await;
     previous.stop().await;
 }
+
+#[tokio::test]
+async fn listed_peers_that_do_not_answer_do_not_make_the_snapshot_the_baseline() {
+    let previous = peer(2).await;
+    eventually("the previous revision's window fills", || {
+        let (held, _) = previous.state().observations(0, i64::MAX, 10_000);
+        (held.len() >= 40).then_some(())
+    })
+    .await;
+    let (held, _) = previous.state().observations(0, i64::MAX, 10_000);
+    let silent = vec![format!("http://{}", previous.addr())];
+    previous.stop().await;
+    let snapshot = WindowJson::new(0, i64::MAX, false, &held);
+    let controller = Controller::with_snapshot(
+        |base| {
+            let mut assignment = canary(silent.clone());
+            assignment.baseline.snapshot = Some(format!("{base}/v1/snapshot"));
+            assignment
+        },
+        token_file("listed-silent", "token"),
+        serde_json::to_vec(&snapshot).expect("encode"),
+    )
+    .await;
+    let sidecar = canary_sidecar("listed-silent", 60, &controller).await;
+
+    eventually("ten inconclusive reports naming the silent peer", || {
+        let received = controller.received();
+        let silent = received
+            .iter()
+            .filter(|r| r.report.verdict.reason.contains("none of 1 peers answered"))
+            .count();
+        (silent >= 10).then_some(())
+    })
+    .await;
+    assert!(
+        controller
+            .received()
+            .iter()
+            .all(|r| r.report.verdict.decision == Decision::Inconclusive),
+        "judged against the snapshot while a previous pod is listed"
+    );
+
+    let mut finished = canary(Vec::new());
+    finished.baseline.snapshot = Some(format!("{}/v1/snapshot", controller.url()));
+    controller.assign(&finished);
+    eventually(
+        "a fail against the snapshot once no previous pod is listed",
+        || {
+            controller
+                .received()
+                .into_iter()
+                .find(|r| r.report.verdict.decision == Decision::Fail)
+        },
+    )
+    .await;
+    assert_eq!(sidecar.status().baseline.as_deref(), Some("snapshot"));
+    sidecar.stop().await;
+}

@@ -1,7 +1,8 @@
 //! Baseline snapshots: at release time the controller reads the previous revision's recent
 //! windows from its pods' sidecars, sums them per second, and keeps them in a ConfigMap in its
-//! own namespace; canaries read them through the intake (`GET /v1/snapshot`) once no previous
-//! pod answers them any more, so a check keeps a baseline after the rolling update finished.
+//! own namespace; canaries read them through the intake (`GET /v1/snapshot`) once their
+//! assignment lists no previous pod any more, so a check keeps a baseline after the rolling
+//! update finished.
 //! This module owns when a snapshot is due (pure), taking and storing it, serving it, and the
 //! sweep that deletes snapshots whose release is settled.
 

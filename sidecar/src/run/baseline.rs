@@ -1,7 +1,10 @@
 //! A canary's baseline for one judged range `(from, to]`, from the sources its assignment names,
 //! in the assignment's order of preference: the previous revision's sidecars (their windows over
-//! the range, summed; peers that fail are left out), else the snapshot taken at release time
-//! (its observations used oldest first, one per judged range, each once), else Prometheus (over
+//! the range, summed; peers that fail are left out), else, once the assignment lists no previous
+//! pod any more (the rolling update finished), the snapshot taken at release time (its
+//! observations used oldest first, one per judged range, each once). Listed peers that do not
+//! answer do not make the snapshot the baseline: it is up to half an hour old, and a blip of
+//! the peers would judge the canary's traffic now against it. Last comes Prometheus (over
 //! ranges of at least `--prometheus-step`, so that its scrapes fall inside). Nothing usable gives the
 //! reason, which the judge turns into an inconclusive tick.
 
@@ -123,8 +126,7 @@ impl BaselineReader {
                 Ok(read) => return read,
                 Err(reason) => reasons.push(reason),
             }
-        }
-        if let Some(snapshot) = &mut self.snapshot {
+        } else if let Some(snapshot) = &mut self.snapshot {
             match snapshot.next(&mine, to_ms).await {
                 Ok(observation) => {
                     return Read::Got {

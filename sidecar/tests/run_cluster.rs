@@ -658,13 +658,22 @@ async fn with_only_prometheus_the_previous_revision_is_read_through_promql() {
     const OLD: &str = "a1b2c3d4";
     // The previous revision, as Prometheus scrapes it: 99 ok and 1 failed request a second.
     let started = Instant::now();
+    // The same chart in another namespace has the same hash, and fails half its requests: it
+    // is not this release's previous revision.
     let old = serve(move |_| {
         let seconds = started.elapsed().as_secs_f64();
-        requests(
-            &format!("pod_template_hash=\"{OLD}\","),
+        let shop = requests(
+            &format!("namespace=\"shop\",pod_template_hash=\"{OLD}\","),
             99.0 * seconds,
             seconds,
-        )
+        );
+        let other = format!(
+            "http_requests_total{{namespace=\"other\",pod_template_hash=\"{OLD}\",code=\"200\"}} {}\n\
+             http_requests_total{{namespace=\"other\",pod_template_hash=\"{OLD}\",code=\"500\"}} {}\n",
+            50.0 * seconds,
+            50.0 * seconds
+        );
+        shop + &other
     })
     .await;
     let mut prometheus = PrometheusServer::start(&binary, old);
@@ -691,7 +700,8 @@ async fn with_only_prometheus_the_previous_revision_is_read_through_promql() {
     assert_eq!(sidecar.status().baseline.as_deref(), Some("prometheus"));
     let errors = &failed.report.verdict.metrics[0];
     eprintln!("judged against Prometheus: {errors:?}");
-    // What Prometheus scraped from the previous revision: 1 % failed, 100 requests a second.
+    // What Prometheus scraped from the previous revision in the release's namespace: 1 %
+    // failed, 100 requests a second.
     let baseline = errors.baseline.rate.expect("a baseline rate");
     assert!((0.008..=0.012).contains(&baseline), "{errors:?}");
     assert!(errors.baseline.trials >= 250.0, "{errors:?}");

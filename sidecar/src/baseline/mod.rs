@@ -23,6 +23,10 @@ use std::time::Duration;
 /// The label Kubernetes puts on a Deployment's pods to name their revision.
 pub const DEFAULT_HASH_LABEL: &str = "pod_template_hash";
 
+/// The label Prometheus' Kubernetes service discovery is usually relabelled to name a pod's
+/// namespace with.
+pub const DEFAULT_NAMESPACE_LABEL: &str = "namespace";
+
 /// Default bound on one query to Prometheus.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -38,6 +42,11 @@ pub struct PrometheusConfig {
     pub hash_label: String,
     /// The previous revision's value of that label.
     pub previous_hash: String,
+    /// The label naming the pod's namespace on every series (`namespace`).
+    pub namespace_label: String,
+    /// The release's namespace: only its pods are read (the same chart in several namespaces
+    /// gives their pods the same hash); `None` reads every namespace.
+    pub namespace: Option<String>,
     /// Bound on one query (connect, headers and body).
     pub timeout: Duration,
     /// Largest answer accepted, in bytes.
@@ -46,12 +55,14 @@ pub struct PrometheusConfig {
 
 impl PrometheusConfig {
     /// Defaults for `base_url` and the previous revision's hash: label `pod_template_hash`,
-    /// a 2 s timeout and a 1 MiB answer cap.
+    /// no namespace (label `namespace` once one is set), a 2 s timeout and a 1 MiB answer cap.
     pub fn new(base_url: impl Into<String>, previous_hash: impl Into<String>) -> Self {
         PrometheusConfig {
             base_url: base_url.into(),
             hash_label: DEFAULT_HASH_LABEL.to_string(),
             previous_hash: previous_hash.into(),
+            namespace_label: DEFAULT_NAMESPACE_LABEL.to_string(),
+            namespace: None,
             timeout: DEFAULT_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
@@ -74,6 +85,7 @@ impl PrometheusBaseline {
             revision: Revision {
                 label: config.hash_label,
                 value: config.previous_hash,
+                namespace: config.namespace.map(|n| (config.namespace_label, n)),
             },
         })
     }

@@ -67,7 +67,8 @@ struct Snapshot {
 impl BaselineReader {
     /// A reader for `sources`: peers fetched with `peer_fetcher`, the snapshot with
     /// `snapshot_fetcher` (which carries the token when the snapshot is the controller's),
-    /// Prometheus over ranges of at least `prometheus_step`. A Prometheus source that cannot be
+    /// Prometheus over ranges of at least `prometheus_step` and in the release's `namespace`
+    /// only. A Prometheus source that cannot be
     /// used (a URL the client does not speak, such as `https://`) is left out, and
     /// [`BaselineReader::refused`] says why: it is the last resort, the others still judge.
     pub(super) fn new(
@@ -75,11 +76,13 @@ impl BaselineReader {
         peer_fetcher: Fetcher,
         snapshot_fetcher: Fetcher,
         prometheus_step: Duration,
+        namespace: Option<&str>,
     ) -> Self {
         let mut refused = None;
         let prometheus = sources.prometheus.as_ref().and_then(|source| {
             let mut config = PrometheusConfig::new(&source.url, &source.previous_hash);
             config.timeout = peer_fetcher.timeout;
+            config.namespace = namespace.map(str::to_string);
             PrometheusBaseline::new(config)
                 .map_err(|e| refused = Some(format!("prometheus left out: {e}")))
                 .ok()
@@ -284,7 +287,8 @@ mod tests {
             snapshot: Some(snapshot.to_string()),
             ..BaselineSources::default()
         };
-        BaselineReader::new(&sources, fetcher.clone(), fetcher, Duration::from_secs(15))
+        let step = Duration::from_secs(15);
+        BaselineReader::new(&sources, fetcher.clone(), fetcher, step, Some("shop"))
     }
 
     #[test]

@@ -266,6 +266,7 @@ impl Loop {
             peer_fetcher,
             snapshot_fetcher,
             self.prometheus_step,
+            assignment.release.as_ref().map(|r| r.namespace.as_str()),
         );
         if let Some(why) = reader.refused() {
             tracing::error!(

@@ -91,19 +91,19 @@ impl PrometheusBaseline {
     }
 
     /// The previous revision's deltas over `(at_ms - range, at_ms]`, one per metric of `spec`.
-    /// Anything that prevents reading a metric makes it [`Unavailable`] with the reason.
+    /// Anything that prevents reading a metric makes it [`Unavailable`] with the reason. Every
+    /// query runs at once, so that a read takes one query's time, not the sum of all of them.
     pub async fn observe(&self, spec: &WatchSpec, at_ms: i64, range: Duration) -> Observation {
-        let mut metrics = Vec::with_capacity(spec.metrics.len());
-        for metric in &spec.metrics {
-            let delta = match self.metric_delta(metric, at_ms, range).await {
+        let metrics = futures::future::join_all(spec.metrics.iter().map(|metric| async move {
+            match self.metric_delta(metric, at_ms, range).await {
                 Ok(delta) => delta,
                 Err(error) => MetricDelta::Unavailable(Unavailable::ScrapeFailed(format!(
                     "baseline for {}: {error}",
                     metric.name
                 ))),
-            };
-            metrics.push(delta);
-        }
+            }
+        }))
+        .await;
         Observation { at_ms, metrics }
     }
 
@@ -119,8 +119,8 @@ impl PrometheusBaseline {
         }
         match self.revision.queries(&metric.signal, range) {
             MetricQuery::Ratio { events, trials } => {
-                let events = self.sum(&events, at_ms).await?;
-                let trials_count = self.sum(&trials, at_ms).await?;
+                let (events, trials_count) =
+                    futures::try_join!(self.sum(&events, at_ms), self.sum(&trials, at_ms))?;
                 Ok(response::ratio_delta(&trials, events, trials_count))
             }
             MetricQuery::Latency { buckets } => {

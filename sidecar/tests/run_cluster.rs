@@ -22,7 +22,7 @@ use ripcord_sidecar::assign::{
 };
 use ripcord_sidecar::report::{Release, VerdictReport};
 use ripcord_sidecar::run::{self, RunArgs, Running};
-use ripcord_sidecar::serve::{ObservationJson, WINDOW_VERSION, WindowJson};
+use ripcord_sidecar::serve::WindowJson;
 use ripcord_sidecar::verdict::{Basis, Decision};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -608,8 +608,9 @@ async fn a_bad_annotation_is_reported_and_the_previous_spec_kept() {
     sidecar.stop().await;
 }
 
-#[tokio::test]
-async fn with_no_peer_left_the_snapshot_is_the_baseline() {
+/// A previous revision's pod that ran long enough to fill its window and has gone: its URL,
+/// and its window as a snapshot (an older sidecar's: no metric definitions).
+async fn gone_previous_pod() -> (String, Vec<u8>) {
     let previous = peer(2).await;
     eventually("the previous revision's window fills", || {
         let (held, _) = previous.state().observations(0, i64::MAX, 10_000);
@@ -617,26 +618,31 @@ async fn with_no_peer_left_the_snapshot_is_the_baseline() {
     })
     .await;
     let (held, _) = previous.state().observations(0, i64::MAX, 10_000);
+    let url = format!("http://{}", previous.addr());
     previous.stop().await;
-    let snapshot = WindowJson {
-        version: WINDOW_VERSION.to_string(),
-        from_ms: 0,
-        to_ms: i64::MAX,
-        truncated: false,
-        observations: held.iter().map(ObservationJson::from).collect(),
-        metrics: None,
-    };
-    let token = token_file("snapshot", "token");
-    let controller = Controller::with_snapshot(
+    let snapshot = WindowJson::new(0, i64::MAX, false, &held);
+    (url, serde_json::to_vec(&snapshot).expect("encode"))
+}
+
+/// A controller assigning a canary `peers` and the snapshot it serves.
+async fn controller_with_snapshot(test: &str, peers: Vec<String>, snapshot: Vec<u8>) -> Controller {
+    let token = token_file(test, "token");
+    Controller::with_snapshot(
         |base| {
-            let mut assignment = canary(Vec::new());
+            let mut assignment = canary(peers);
             assignment.baseline.snapshot = Some(format!("{base}/v1/snapshot"));
             assignment
         },
         token,
-        serde_json::to_vec(&snapshot).expect("encode"),
+        snapshot,
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn with_no_peer_left_the_snapshot_is_the_baseline() {
+    let (_, snapshot) = gone_previous_pod().await;
+    let controller = controller_with_snapshot("snapshot", Vec::new(), snapshot).await;
     let sidecar = canary_sidecar("snapshot", 60, &controller).await;
 
     eventually("a fail report against the snapshot", || {
@@ -782,26 +788,8 @@ async fn a_prometheus_url_the_sidecar_cannot_use_leaves_the_peers_judging() {
 
 #[tokio::test]
 async fn listed_peers_that_do_not_answer_do_not_make_the_snapshot_the_baseline() {
-    let previous = peer(2).await;
-    eventually("the previous revision's window fills", || {
-        let (held, _) = previous.state().observations(0, i64::MAX, 10_000);
-        (held.len() >= 40).then_some(())
-    })
-    .await;
-    let (held, _) = previous.state().observations(0, i64::MAX, 10_000);
-    let silent = vec![format!("http://{}", previous.addr())];
-    previous.stop().await;
-    let snapshot = WindowJson::new(0, i64::MAX, false, &held);
-    let controller = Controller::with_snapshot(
-        |base| {
-            let mut assignment = canary(silent.clone());
-            assignment.baseline.snapshot = Some(format!("{base}/v1/snapshot"));
-            assignment
-        },
-        token_file("listed-silent", "token"),
-        serde_json::to_vec(&snapshot).expect("encode"),
-    )
-    .await;
+    let (silent, snapshot) = gone_previous_pod().await;
+    let controller = controller_with_snapshot("listed-silent", vec![silent], snapshot).await;
     let sidecar = canary_sidecar("listed-silent", 60, &controller).await;
 
     eventually("ten inconclusive reports naming the silent peer", || {

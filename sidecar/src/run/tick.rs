@@ -453,7 +453,7 @@ mod tests {
         let addr = closed.local_addr().expect("address");
         drop(closed);
         let scraper =
-            Scraper::new(ScrapeConfig::new(&format!("http://{addr}/metrics"))).expect("scraper");
+            Scraper::new(ScrapeConfig::new(format!("http://{addr}/metrics"))).expect("scraper");
         let state = State::new(10);
         scrape_into(&scraper, &mut extractor, &state, 2).await;
         let after = extractor.observe(3, b"e_total 50\nr_total 60\n");

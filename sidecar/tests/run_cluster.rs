@@ -639,19 +639,24 @@ async fn controller_with_snapshot(test: &str, peers: Vec<String>, snapshot: Vec<
     .await
 }
 
+/// Waits for the first fail report `controller` receives.
+async fn fail_report(what: &str, controller: &Controller) -> Received {
+    eventually(what, || {
+        controller
+            .received()
+            .into_iter()
+            .find(|r| r.report.verdict.decision == Decision::Fail)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn with_no_peer_left_the_snapshot_is_the_baseline() {
     let (_, snapshot) = gone_previous_pod().await;
     let controller = controller_with_snapshot("snapshot", Vec::new(), snapshot).await;
     let sidecar = canary_sidecar("snapshot", 60, &controller).await;
 
-    eventually("a fail report against the snapshot", || {
-        controller
-            .received()
-            .into_iter()
-            .find(|r| r.report.verdict.decision == Decision::Fail)
-    })
-    .await;
+    fail_report("a fail report against the snapshot", &controller).await;
     assert_eq!(sidecar.status().baseline.as_deref(), Some("snapshot"));
     sidecar.stop().await;
 }
@@ -812,16 +817,7 @@ async fn listed_peers_that_do_not_answer_do_not_make_the_snapshot_the_baseline()
     let mut finished = canary(Vec::new());
     finished.baseline.snapshot = Some(format!("{}/v1/snapshot", controller.url()));
     controller.assign(&finished);
-    eventually(
-        "a fail against the snapshot once no previous pod is listed",
-        || {
-            controller
-                .received()
-                .into_iter()
-                .find(|r| r.report.verdict.decision == Decision::Fail)
-        },
-    )
-    .await;
+    fail_report("a fail once no previous pod is listed", &controller).await;
     assert_eq!(sidecar.status().baseline.as_deref(), Some("snapshot"));
     sidecar.stop().await;
 }

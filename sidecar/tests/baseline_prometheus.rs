@@ -241,3 +241,48 @@ fn assert_all_unavailable(metrics: &[MetricDelta], url: &str, reason: &str) {
         assert!(why.contains(url) && why.contains(reason), "{why}");
     }
 }
+
+#[tokio::test]
+async fn a_slow_prometheus_is_asked_every_query_at_once() {
+    // Answers every query after 300 ms, counting how many are in flight together.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    let in_flight = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (counting, peaked) = (in_flight.clone(), peak.clone());
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (in_flight, peak) = (counting.clone(), peaked.clone());
+            let service = service_fn(move |_| {
+                let (in_flight, peak) = (in_flight.clone(), peak.clone());
+                async move {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    peak.fetch_max(in_flight.fetch_add(1, SeqCst) + 1, SeqCst);
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    in_flight.fetch_sub(1, SeqCst);
+                    let body = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"12"]}]}}"#;
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+                }
+            });
+            tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        }
+    });
+    let spec = parse_watch(
+        "errors: e_total / r_total max +50%\n\
+         conversion: c_total / s_total min -5%\n\
+         retries: x_total / r_total max +50%\n",
+    )
+    .expect("a spec");
+    let mut config = PrometheusConfig::new(format!("http://{addr}"), OLD);
+    config.timeout = Duration::from_millis(800);
+    let baseline = PrometheusBaseline::new(config).expect("a config");
+    let observation = baseline
+        .observe(&spec, now_ms(), Duration::from_secs(30))
+        .await;
+    for metric in &observation.metrics {
+        assert!(matches!(metric, MetricDelta::Ratio { .. }), "{metric:?}");
+    }
+    let peak = peak.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(peak, 6, "queries in flight at once");
+    server.abort();
+}

@@ -39,7 +39,13 @@ struct App {
 
 impl App {
     fn serve(&mut self, rng: &mut StdRng, requests: u64) {
-        let errors = Binomial::new(requests, 0.02).expect("valid p").sample(rng);
+        self.serve_failing(rng, requests, 0.02);
+    }
+
+    fn serve_failing(&mut self, rng: &mut StdRng, requests: u64, error_rate: f64) {
+        let errors = Binomial::new(requests, error_rate)
+            .expect("valid p")
+            .sample(rng);
         let started = Binomial::new(requests, 0.3).expect("valid p").sample(rng);
         self.errors += errors;
         self.ok += requests - errors;
@@ -135,4 +141,36 @@ fn a_partial_reset_is_skipped_not_read_as_an_error_burst() {
     let (decision, skipped) = release(7, 300, &upsets);
     assert_ne!(decision, Decision::Fail);
     assert!(skipped >= upsets.len() as u64, "skipped {skipped}");
+}
+
+#[test]
+fn a_burst_during_the_canarys_failed_scrapes_is_not_read_into_one_tick() {
+    // A shared dependency fails both arms (50 % errors) during ticks 100-105, while the
+    // canary's scrapes fail. Its next good scrape must not hold the whole gap's errors as one
+    // tick's, judged against one tick of baseline back at 2 %.
+    let spec = parse_watch(WATCH).expect("the spec parses");
+    for seed in 0..8 {
+        let mut judge = Judge::new(&spec, JudgeConfig::default());
+        let (mut canary_x, mut baseline_x) = (Extractor::new(&spec), Extractor::new(&spec));
+        let (mut canary, mut baseline) = (App::default(), App::default());
+        let mut rng = StdRng::seed_from_u64(seed);
+        let traffic = Poisson::new(40.0).expect("valid rate");
+        for t in 0..300 {
+            let outage = (100..106).contains(&t);
+            let error_rate = if outage { 0.5 } else { 0.02 };
+            let (canary_requests, baseline_requests) =
+                (traffic.sample(&mut rng), traffic.sample(&mut rng));
+            canary.serve_failing(&mut rng, canary_requests as u64, error_rate);
+            baseline.serve_failing(&mut rng, baseline_requests as u64, error_rate);
+            let at = 1_700_000_000_000 + t * 1000;
+            let c = if outage {
+                canary_x.failed(at, "scrape timed out")
+            } else {
+                canary_x.observe(at, canary.exposition().as_bytes())
+            };
+            let b = baseline_x.observe(at, baseline.exposition().as_bytes());
+            let decision = judge.tick(&c, &b);
+            assert_ne!(decision, Decision::Fail, "seed {seed}, tick {t}");
+        }
+    }
 }

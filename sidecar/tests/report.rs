@@ -364,3 +364,33 @@ async fn a_stopping_reporter_waits_through_a_retry() {
         "the same report"
     );
 }
+
+#[tokio::test]
+async fn an_endless_answer_is_not_read_to_its_end() {
+    // The intake accepts the report, then streams an answer that never ends.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        let mut request = vec![0; 64 * 1024];
+        let _ = stream.read(&mut request).await;
+        let head = "HTTP/1.1 202 Accepted\r\ntransfer-encoding: chunked\r\n\r\n";
+        if stream.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+        while stream.write_all(chunk.as_bytes()).await.is_ok() {}
+    });
+    let token = token_file("endless", "token");
+    let poster = ripcord_sidecar::report::Poster::new(
+        &format!("http://{addr}/v1/verdicts"),
+        token,
+        Duration::from_secs(5),
+    )
+    .expect("a poster");
+    let outcome = poster.post(Bytes::from_static(b"{}")).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+}

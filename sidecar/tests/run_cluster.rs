@@ -22,7 +22,7 @@ use ripcord_sidecar::assign::{
 };
 use ripcord_sidecar::report::{Release, VerdictReport};
 use ripcord_sidecar::run::{self, RunArgs, Running};
-use ripcord_sidecar::serve::{ObservationJson, WINDOW_VERSION, WindowJson};
+use ripcord_sidecar::serve::WindowJson;
 use ripcord_sidecar::verdict::{Basis, Decision};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -106,10 +106,30 @@ fn args(target: SocketAddr, annotations: PathBuf) -> RunArgs {
 
 /// A peer: a sidecar of the previous revision, idle, serving its window.
 async fn peer(errors_per_200: u64) -> Running {
-    let app = exporter(errors_per_200).await;
+    peer_of(exporter(errors_per_200).await).await
+}
+
+/// A peer watching [`SPEC`] over `app`.
+async fn peer_of(app: SocketAddr) -> Running {
     let mut peer = args(app, PathBuf::from("/nonexistent/annotations"));
     peer.watch = Some(SPEC.to_string());
     run::start(&peer).await.expect("peer starts")
+}
+
+/// An app exporter whose counters grow by 200 requests per scrape: 2 500s, 40 429s.
+async fn throttling_exporter() -> SocketAddr {
+    serve(|n| {
+        format!(
+            "# TYPE http_requests_total counter\n\
+             http_requests_total{{code=\"200\"}} {}\n\
+             http_requests_total{{code=\"500\"}} {}\n\
+             http_requests_total{{code=\"429\"}} {}\n",
+            n * 158,
+            n * 2,
+            n * 40
+        )
+    })
+    .await
 }
 
 fn release() -> Release {
@@ -305,10 +325,20 @@ async fn eventually<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
 
 /// A canary sidecar reporting to `controller`, its token in `token`.
 async fn canary_sidecar(test: &str, errors_per_200: u64, controller: &Controller) -> Running {
+    canary_sidecar_of(test, exporter(errors_per_200).await, SPEC, controller).await
+}
+
+/// A canary sidecar watching `spec` over `app`, reporting to `controller`.
+async fn canary_sidecar_of(
+    test: &str,
+    app: SocketAddr,
+    spec: &str,
+    controller: &Controller,
+) -> Running {
     let dir = dir(test);
     let annotations = dir.join("annotations");
-    write_annotations(&annotations, SPEC);
-    let mut settings = args(exporter(errors_per_200).await, annotations);
+    write_annotations(&annotations, spec);
+    let mut settings = args(app, annotations);
     settings.controller_url = Some(controller.url());
     settings.controller_ca = Some(controller.ca_pem.clone());
     settings.token_file = dir.join("token");
@@ -578,8 +608,9 @@ async fn a_bad_annotation_is_reported_and_the_previous_spec_kept() {
     sidecar.stop().await;
 }
 
-#[tokio::test]
-async fn with_no_peer_left_the_snapshot_is_the_baseline() {
+/// A previous revision's pod that ran long enough to fill its window and has gone: its URL,
+/// and its window as a snapshot (an older sidecar's: no metric definitions).
+async fn gone_previous_pod() -> (String, Vec<u8>) {
     let previous = peer(2).await;
     eventually("the previous revision's window fills", || {
         let (held, _) = previous.state().observations(0, i64::MAX, 10_000);
@@ -587,34 +618,45 @@ async fn with_no_peer_left_the_snapshot_is_the_baseline() {
     })
     .await;
     let (held, _) = previous.state().observations(0, i64::MAX, 10_000);
+    let url = format!("http://{}", previous.addr());
     previous.stop().await;
-    let snapshot = WindowJson {
-        version: WINDOW_VERSION.to_string(),
-        from_ms: 0,
-        to_ms: i64::MAX,
-        truncated: false,
-        observations: held.iter().map(ObservationJson::from).collect(),
-    };
-    let token = token_file("snapshot", "token");
-    let controller = Controller::with_snapshot(
+    let snapshot = WindowJson::new(0, i64::MAX, false, &held);
+    (url, serde_json::to_vec(&snapshot).expect("encode"))
+}
+
+/// A controller assigning a canary `peers` and the snapshot it serves.
+async fn controller_with_snapshot(test: &str, peers: Vec<String>, snapshot: Vec<u8>) -> Controller {
+    let token = token_file(test, "token");
+    Controller::with_snapshot(
         |base| {
-            let mut assignment = canary(Vec::new());
+            let mut assignment = canary(peers);
             assignment.baseline.snapshot = Some(format!("{base}/v1/snapshot"));
             assignment
         },
         token,
-        serde_json::to_vec(&snapshot).expect("encode"),
+        snapshot,
     )
-    .await;
-    let sidecar = canary_sidecar("snapshot", 60, &controller).await;
+    .await
+}
 
-    eventually("a fail report against the snapshot", || {
+/// Waits for the first fail report `controller` receives.
+async fn fail_report(what: &str, controller: &Controller) -> Received {
+    eventually(what, || {
         controller
             .received()
             .into_iter()
             .find(|r| r.report.verdict.decision == Decision::Fail)
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn with_no_peer_left_the_snapshot_is_the_baseline() {
+    let (_, snapshot) = gone_previous_pod().await;
+    let controller = controller_with_snapshot("snapshot", Vec::new(), snapshot).await;
+    let sidecar = canary_sidecar("snapshot", 60, &controller).await;
+
+    fail_report("a fail report against the snapshot", &controller).await;
     assert_eq!(sidecar.status().baseline.as_deref(), Some("snapshot"));
     sidecar.stop().await;
 }
@@ -627,13 +669,22 @@ async fn with_only_prometheus_the_previous_revision_is_read_through_promql() {
     const OLD: &str = "a1b2c3d4";
     // The previous revision, as Prometheus scrapes it: 99 ok and 1 failed request a second.
     let started = Instant::now();
+    // The same chart in another namespace has the same hash, and fails half its requests: it
+    // is not this release's previous revision.
     let old = serve(move |_| {
         let seconds = started.elapsed().as_secs_f64();
-        requests(
-            &format!("pod_template_hash=\"{OLD}\","),
+        let shop = requests(
+            &format!("namespace=\"shop\",pod_template_hash=\"{OLD}\","),
             99.0 * seconds,
             seconds,
-        )
+        );
+        let other = format!(
+            "http_requests_total{{namespace=\"other\",pod_template_hash=\"{OLD}\",code=\"200\"}} {}\n\
+             http_requests_total{{namespace=\"other\",pod_template_hash=\"{OLD}\",code=\"500\"}} {}\n",
+            50.0 * seconds,
+            50.0 * seconds
+        );
+        shop + &other
     })
     .await;
     let mut prometheus = PrometheusServer::start(&binary, old);
@@ -660,10 +711,113 @@ async fn with_only_prometheus_the_previous_revision_is_read_through_promql() {
     assert_eq!(sidecar.status().baseline.as_deref(), Some("prometheus"));
     let errors = &failed.report.verdict.metrics[0];
     eprintln!("judged against Prometheus: {errors:?}");
-    // What Prometheus scraped from the previous revision: 1 % failed, 100 requests a second.
+    // What Prometheus scraped from the previous revision in the release's namespace: 1 %
+    // failed, 100 requests a second.
     let baseline = errors.baseline.rate.expect("a baseline rate");
     assert!((0.008..=0.012).contains(&baseline), "{errors:?}");
     assert!(errors.baseline.trials >= 250.0, "{errors:?}");
     assert_eq!(errors.canary.rate, Some(0.3), "{errors:?}");
+    sidecar.stop().await;
+}
+
+#[tokio::test]
+async fn a_release_that_widens_a_selector_is_not_judged_against_the_old_counts() {
+    // One app behind both revisions; the release only widens `errors` to count 429s too.
+    let previous = peer_of(throttling_exporter().await).await;
+    let urls = vec![format!("http://{}", previous.addr())];
+    let controller = Controller::start(canary(urls), token_file("widened", "t")).await;
+    let widened = SPEC.replace("5..", "5..|429");
+    let sidecar = canary_sidecar_of(
+        "widened",
+        throttling_exporter().await,
+        &widened,
+        &controller,
+    )
+    .await;
+
+    eventually("thirty judged ticks", || {
+        (sidecar.state().verdict()?.ticks >= 30).then_some(())
+    })
+    .await;
+    let reports = controller.received();
+    assert!(!reports.is_empty(), "no report");
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.report.verdict.decision != Decision::Fail),
+        "an unchanged app was failed: {:?}",
+        reports.last().map(|r| &r.report.verdict.reason)
+    );
+    eventually(
+        "the status and a report saying the watch specs differ",
+        || {
+            let baseline = sidecar.status().baseline?;
+            let said = |text: &str| text.contains("the watch specs differ for errors");
+            (said(&baseline)
+                && controller
+                    .received()
+                    .iter()
+                    .any(|r| said(&r.report.verdict.reason)))
+            .then_some(())
+        },
+    )
+    .await;
+    sidecar.stop().await;
+    previous.stop().await;
+}
+
+#[tokio::test]
+async fn a_prometheus_url_the_sidecar_cannot_use_leaves_the_peers_judging() {
+    let previous = peer(2).await;
+    let mut assignment = canary(vec![format!("http://{}", previous.addr())]);
+    assignment.baseline.prometheus = Some(PrometheusSource {
+        url: "https://prometheus.monitoring:9090".to_string(),
+        previous_hash: "a1b2c3d4".to_string(),
+    });
+    let controller = Controller::start(assignment, token_file("https-prometheus", "t")).await;
+    let sidecar = canary_sidecar("https-prometheus", 2, &controller).await;
+
+    eventually("verdicts judged against the peer", || {
+        let verdict = sidecar.state().verdict()?;
+        (verdict.ticks >= 3 && sidecar.status().baseline.as_deref() == Some("1 of 1 peers"))
+            .then_some(())
+    })
+    .await;
+    eventually("a report", || controller.received().first().cloned()).await;
+    let status = sidecar.status();
+    let why = status.baseline_error.unwrap_or_default();
+    assert!(why.contains("prometheus") && why.contains("https"), "{why}");
+    sidecar.stop().await;
+    previous.stop().await;
+}
+
+#[tokio::test]
+async fn listed_peers_that_do_not_answer_do_not_make_the_snapshot_the_baseline() {
+    let (silent, snapshot) = gone_previous_pod().await;
+    let controller = controller_with_snapshot("listed-silent", vec![silent], snapshot).await;
+    let sidecar = canary_sidecar("listed-silent", 60, &controller).await;
+
+    eventually("ten inconclusive reports naming the silent peer", || {
+        let received = controller.received();
+        let silent = received
+            .iter()
+            .filter(|r| r.report.verdict.reason.contains("none of 1 peers answered"))
+            .count();
+        (silent >= 10).then_some(())
+    })
+    .await;
+    assert!(
+        controller
+            .received()
+            .iter()
+            .all(|r| r.report.verdict.decision == Decision::Inconclusive),
+        "judged against the snapshot while a previous pod is listed"
+    );
+
+    let mut finished = canary(Vec::new());
+    finished.baseline.snapshot = Some(format!("{}/v1/snapshot", controller.url()));
+    controller.assign(&finished);
+    fail_report("a fail once no previous pod is listed", &controller).await;
+    assert_eq!(sidecar.status().baseline.as_deref(), Some("snapshot"));
     sidecar.stop().await;
 }

@@ -154,7 +154,7 @@ fn a_histogram_reset_is_unavailable() {
 }
 
 #[test]
-fn non_monotone_histograms_are_refused_without_touching_state() {
+fn non_monotone_histograms_are_refused_and_the_next_scrape_starts_again() {
     let mut x = extractor(SPEC);
     let codes = [("200", 1.0)];
     observe(&mut x, 1, &scrape(&codes, [1.0, 2.0, 3.0], [0.0, 0.0, 0.0]));
@@ -169,14 +169,20 @@ fn non_monotone_histograms_are_refused_without_touching_state() {
     );
     // The errors metric is unaffected by a broken histogram.
     assert_eq!(ratio(&broken.metrics[0]), (0.0, 0.0));
+    // A delta from the last trusted scrape would hold two ticks' counts as one.
     let next = observe(&mut x, 3, &scrape(&codes, [2.0, 3.0, 5.0], [0.0, 0.0, 0.0]));
+    assert!(
+        matches!(&next.metrics[1], MetricDelta::Unavailable(Unavailable::ScrapeFailed(m)) if m.contains("starting point")),
+        "{next:?}"
+    );
+    assert_eq!(ratio(&next.metrics[0]), (0.0, 0.0), "errors go on");
+    let after = observe(&mut x, 4, &scrape(&codes, [3.0, 5.0, 8.0], [0.0, 0.0, 0.0]));
     assert_eq!(
-        next.metrics[1],
+        after.metrics[1],
         MetricDelta::Histogram {
             upper_bounds: vec![0.1, 0.5, f64::INFINITY],
-            cumulative: vec![1.0, 1.0, 2.0]
-        },
-        "the delta runs from the last trusted scrape"
+            cumulative: vec![1.0, 2.0, 3.0]
+        }
     );
 }
 
@@ -201,7 +207,7 @@ fn count_disagreeing_with_inf_bucket_is_refused() {
 }
 
 #[test]
-fn parse_errors_fail_every_metric_and_keep_state() {
+fn failed_scrapes_fail_every_metric_and_the_next_only_starts_again() {
     let mut x = extractor(SPEC);
     let codes = |ok: f64| scrape(&[("200", ok)], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]);
     observe(&mut x, 1, &codes(10.0));
@@ -214,17 +220,27 @@ fn parse_errors_fail_every_metric_and_keep_state() {
             "{delta:?}"
         );
     }
-    assert_eq!(
-        ratio(&observe(&mut x, 3, &codes(30.0)).metrics[0]),
-        (0.0, 20.0)
+    // The gap's 20 requests are not one tick's: the next scrape only starts again.
+    let restarted = observe(&mut x, 3, &codes(30.0));
+    assert!(
+        matches!(unavailable(&restarted.metrics[0]), Unavailable::ScrapeFailed(m) if m.contains("starting point")),
+        "{restarted:?}"
     );
-    let unreachable = x.failed(4, "connection refused");
+    assert_eq!(
+        ratio(&observe(&mut x, 4, &codes(33.0)).metrics[0]),
+        (0.0, 3.0)
+    );
+    let unreachable = x.failed(5, "connection refused");
     assert_eq!(
         unavailable(&unreachable.metrics[1]),
         &Unavailable::ScrapeFailed("connection refused".to_owned())
     );
+    assert!(matches!(
+        observe(&mut x, 6, &codes(40.0)).metrics[0],
+        MetricDelta::Unavailable(_)
+    ));
     assert_eq!(
-        ratio(&observe(&mut x, 5, &codes(31.0)).metrics[0]),
+        ratio(&observe(&mut x, 7, &codes(41.0)).metrics[0]),
         (0.0, 1.0)
     );
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ripcord_sidecar::serve::{MAX_WINDOW_OBSERVATIONS, WindowJson};
+use ripcord_sidecar::serve::{MAX_WINDOW_OBSERVATIONS, MetricDefinition, WindowJson};
 use ripcord_sidecar::window::{self, Observation};
 
 /// Width of one snapshot observation: the previous pods' deltas are summed per second, the
@@ -17,6 +17,8 @@ pub struct PodWindow {
     pub pod: String,
     /// Its observations, or why there are none.
     pub observations: Result<Vec<Observation>, String>,
+    /// What its deltas count, when its window says ([`WindowJson::metrics`]).
+    pub metrics: Option<Vec<MetricDefinition>>,
 }
 
 /// The previous revision's traffic, summed per second over the pods that answered.
@@ -28,18 +30,26 @@ pub struct Merged {
     pub answered: usize,
     /// Why each other pod was left out.
     pub refused: Vec<String>,
+    /// What the deltas count, when the pods' windows said.
+    pub metrics: Option<Vec<MetricDefinition>>,
 }
 
 /// Sums the pods' observations per second. Every pod must watch as many metrics as the first
-/// one that answered (they run one pod template); a pod that watches a different number is
-/// left out with the reason. Seconds in which no metric had a usable delta are dropped: they
+/// one that answered (they run one pod template), and count the same things when both windows
+/// say what they count; a pod that watches others is left out with the reason. Seconds in which no metric had a usable delta are dropped: they
 /// would only make a canary's tick inconclusive.
 pub fn merge(windows: Vec<PodWindow>) -> Merged {
     let mut width = None;
+    let mut metrics: Option<Vec<MetricDefinition>> = None;
     let mut answered = 0;
     let mut refused = Vec::new();
     let mut slots: BTreeMap<i64, Vec<Observation>> = BTreeMap::new();
-    for PodWindow { pod, observations } in windows {
+    for PodWindow {
+        pod,
+        observations,
+        metrics: counts,
+    } in windows
+    {
         let observations = match observations {
             Ok(observations) if !observations.is_empty() => observations,
             Ok(_) => {
@@ -59,6 +69,13 @@ pub fn merge(windows: Vec<PodWindow>) -> Merged {
             ));
             continue;
         }
+        if let (Some(first), Some(counts)) = (&metrics, &counts)
+            && first != counts
+        {
+            refused.push(format!("{pod}: counts other metrics than the first pod"));
+            continue;
+        }
+        metrics = metrics.or(counts);
         answered += 1;
         for observation in observations {
             let slot = (observation.at_ms + SLOT_MS - 1).div_euclid(SLOT_MS);
@@ -75,17 +92,24 @@ pub fn merge(windows: Vec<PodWindow>) -> Merged {
         observations,
         answered,
         refused,
+        metrics,
     }
 }
 
 /// The observations as a window the sidecars read (`ripcord.dev/window/v1alpha1`), at most
 /// `max_bytes` long and at most [`MAX_WINDOW_OBSERVATIONS`] observations: when over, the
-/// newest are kept. Returns the JSON and how many observations it holds.
-pub fn encode(observations: &[Observation], max_bytes: usize) -> (Vec<u8>, usize) {
+/// newest are kept; it says its deltas count `metrics`. Returns the JSON and how many
+/// observations it holds.
+pub fn encode(
+    observations: &[Observation],
+    metrics: Option<&[MetricDefinition]>,
+    max_bytes: usize,
+) -> (Vec<u8>, usize) {
     let mut keep = observations.len().min(MAX_WINDOW_OBSERVATIONS);
     loop {
         let kept = &observations[observations.len() - keep..];
-        let json = serde_json::to_vec(&window_json(kept)).unwrap_or_default();
+        let window = window_json(kept).with_metrics(metrics.map(<[_]>::to_vec));
+        let json = serde_json::to_vec(&window).unwrap_or_default();
         if json.len() <= max_bytes || keep == 0 {
             return (json, keep);
         }
@@ -118,6 +142,7 @@ mod tests {
         PodWindow {
             pod: name.to_string(),
             observations: Ok(observations),
+            metrics: None,
         }
     }
 
@@ -129,6 +154,7 @@ mod tests {
             PodWindow {
                 pod: "c".to_string(),
                 observations: Err("HTTP status 503".to_string()),
+                metrics: None,
             },
         ]);
         assert_eq!(merged.answered, 2);
@@ -164,14 +190,43 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_counting_other_metrics_is_left_out_and_the_definitions_kept() {
+        let counts = |selector: &str| {
+            Some(vec![MetricDefinition {
+                name: "errors".to_string(),
+                counts: format!("ratio {selector} / req"),
+            }])
+        };
+        let stated = |name: &str, selector: &str, observation: Observation| PodWindow {
+            metrics: counts(selector),
+            ..pod(name, vec![observation])
+        };
+        let merged = merge(vec![
+            stated("a", "req{code=~\"5..\"}", ratio(1_100, 1.0, 10.0)),
+            stated("b", "req{code=~\"5..|429\"}", ratio(1_200, 5.0, 10.0)),
+            pod("c", vec![ratio(1_300, 2.0, 10.0)]),
+        ]);
+        assert_eq!(merged.answered, 2, "{:?}", merged.refused);
+        assert_eq!(
+            merged.refused,
+            vec!["b: counts other metrics than the first pod".to_string()]
+        );
+        assert_eq!(merged.metrics, counts("req{code=~\"5..\"}"));
+        assert_eq!(merged.observations, vec![ratio(2_000, 3.0, 20.0)]);
+        let (json, _) = encode(&merged.observations, merged.metrics.as_deref(), usize::MAX);
+        let window = WindowJson::decode_window(&json).expect("a window");
+        assert_eq!(window.metrics, merged.metrics);
+    }
+
+    #[test]
     fn encoding_keeps_the_newest_observations_that_fit() {
         let observations: Vec<_> = (1..=500)
             .map(|s| ratio(s * SLOT_MS, 1.0, f64::from(u32::try_from(s).unwrap_or(0))))
             .collect();
-        let (whole, all) = encode(&observations, usize::MAX);
+        let (whole, all) = encode(&observations, None, usize::MAX);
         assert_eq!(all, 500);
         let cap = whole.len() / 3;
-        let (json, kept) = encode(&observations, cap);
+        let (json, kept) = encode(&observations, None, cap);
         assert!(json.len() <= cap && kept > 100 && kept < 200, "{kept}");
         let window: WindowJson = serde_json::from_slice(&json).expect("a window");
         assert_eq!(window.observations.len(), kept);

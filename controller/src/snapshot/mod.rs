@@ -1,7 +1,8 @@
 //! Baseline snapshots: at release time the controller reads the previous revision's recent
 //! windows from its pods' sidecars, sums them per second, and keeps them in a ConfigMap in its
-//! own namespace; canaries read them through the intake (`GET /v1/snapshot`) once no previous
-//! pod answers them any more, so a check keeps a baseline after the rolling update finished.
+//! own namespace; canaries read them through the intake (`GET /v1/snapshot`) once their
+//! assignment lists no previous pod any more, so a check keeps a baseline after the rolling
+//! update finished.
 //! This module owns when a snapshot is due (pure), taking and storing it, serving it, and the
 //! sweep that deletes snapshots whose release is settled.
 
@@ -149,7 +150,11 @@ impl Snapshots {
         if peers.is_empty() {
             reasons.push("no previous-revision pod was running".to_string());
         }
-        let (json, kept) = merge::encode(&merged.observations, self.settings.max_bytes);
+        let (json, kept) = merge::encode(
+            &merged.observations,
+            merged.metrics.as_deref(),
+            self.settings.max_bytes,
+        );
         if kept < merged.observations.len() {
             reasons.push(format!(
                 "kept the newest {kept} of {} seconds to stay within {} bytes",

@@ -3,8 +3,7 @@
 
 use futures::StreamExt;
 use http::Method;
-use ripcord_sidecar::serve::WindowJson;
-use ripcord_sidecar::window::Observation;
+use ripcord_sidecar::serve::{DecodedWindow, WindowJson};
 
 use super::merge::PodWindow;
 use crate::http::{HttpClient, json_request, parse_url};
@@ -31,8 +30,13 @@ pub async fn read_windows(
     futures::stream::iter(peers.iter().cloned())
         .map(|peer| async move {
             let url = format!("{}/v1/window?from={from_ms}&to={to_ms}", peer.url);
+            let (observations, metrics) = match read_window(http, &url).await {
+                Ok(window) => (Ok(window.observations), window.metrics),
+                Err(reason) => (Err(reason), None),
+            };
             PodWindow {
-                observations: read_window(http, &url).await,
+                observations,
+                metrics,
                 pod: peer.pod,
             }
         })
@@ -41,9 +45,9 @@ pub async fn read_windows(
         .await
 }
 
-async fn read_window(http: &HttpClient, url: &str) -> Result<Vec<Observation>, String> {
+async fn read_window(http: &HttpClient, url: &str) -> Result<DecodedWindow, String> {
     let uri = parse_url(url, "sidecar window").map_err(|e| e.to_string())?;
     let request = json_request(Method::GET, uri, &[], None).map_err(|e| e.to_string())?;
     let answer = http.send(request).await.map_err(|e| e.to_string())?;
-    WindowJson::decode(&answer.body)
+    WindowJson::decode_window(&answer.body)
 }

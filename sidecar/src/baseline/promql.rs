@@ -1,5 +1,7 @@
 //! The PromQL that reads the previous revision's counts over a window: the spec's selectors with
-//! the revision's `pod_template_hash` matcher added, summed over every pod of that revision.
+//! the release's `namespace` and the revision's `pod_template_hash` matchers added, summed over
+//! every pod of that revision (in that namespace only: the same chart installed in several
+//! namespaces gives their pods the same hash).
 
 use crate::selector::{MatchOp, Matcher, Selector};
 use crate::spec::Signal;
@@ -29,6 +31,9 @@ pub struct Revision {
     pub label: String,
     /// The previous revision's value of that label.
     pub value: String,
+    /// The release's namespace as `(label, value)` (`namespace="shop"`), added to every
+    /// selector too; `None` selects the revision in every namespace.
+    pub namespace: Option<(String, String)>,
 }
 
 impl Revision {
@@ -60,13 +65,17 @@ impl Revision {
         format!("sum(increase({}[{range}]))", self.restricted(selector))
     }
 
-    /// The selector with this revision's matcher added (after the spec's own matchers).
+    /// The selector with the namespace's and this revision's matchers added (after the spec's
+    /// own matchers).
     fn restricted(&self, selector: &Selector) -> Selector {
         let mut restricted = selector.clone();
-        // An equality matcher has no regex to compile, so this cannot fail; should it ever,
-        // the selector is left as the spec wrote it rather than panicking.
-        if let Ok(matcher) = Matcher::new(&self.label, MatchOp::Equal, &self.value) {
-            restricted.matchers.push(matcher);
+        let namespace = self.namespace.iter().map(|(l, v)| (l, v));
+        for (label, value) in namespace.chain([(&self.label, &self.value)]) {
+            // An equality matcher has no regex to compile, so this cannot fail; should it ever,
+            // the selector is left without it rather than panicking.
+            if let Ok(matcher) = Matcher::new(label, MatchOp::Equal, value) {
+                restricted.matchers.push(matcher);
+            }
         }
         restricted
     }
@@ -91,6 +100,7 @@ mod tests {
         Revision {
             label: "pod_template_hash".into(),
             value: "7d9f8c6b5".into(),
+            namespace: None,
         }
     }
 
@@ -127,10 +137,35 @@ mod tests {
     }
 
     #[test]
+    fn the_release_namespace_keeps_other_namespaces_revisions_out() {
+        let in_shop = Revision {
+            namespace: Some(("namespace".into(), "shop".into())),
+            ..revision()
+        };
+        let spec = r#"errors: http_requests_total{code=~"5.."} / http_requests_total max +50%
+latency: request_seconds p99 max +20%"#;
+        let signals = signals(spec);
+        assert_eq!(
+            in_shop.queries(&signals[0], Duration::from_secs(30)),
+            MetricQuery::Ratio {
+                events: r#"sum(increase(http_requests_total{code=~"5..", namespace="shop", pod_template_hash="7d9f8c6b5"}[30s]))"#.into(),
+                trials: r#"sum(increase(http_requests_total{namespace="shop", pod_template_hash="7d9f8c6b5"}[30s]))"#.into(),
+            }
+        );
+        assert_eq!(
+            in_shop.queries(&signals[1], Duration::from_secs(30)),
+            MetricQuery::Latency {
+                buckets: r#"sum by (le) (increase(request_seconds_bucket{namespace="shop", pod_template_hash="7d9f8c6b5"}[30s]))"#.into(),
+            }
+        );
+    }
+
+    #[test]
     fn hash_values_are_quoted_so_they_cannot_inject_promql() {
         let hostile = Revision {
             label: "pod_template_hash".into(),
             value: "x\"} or vector(1) #".into(),
+            namespace: None,
         };
         let signal = &signals("e: a_total / b_total max +10%")[0];
         let MetricQuery::Ratio { trials, .. } = hostile.queries(signal, Duration::from_secs(5))

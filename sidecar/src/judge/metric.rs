@@ -155,6 +155,7 @@ fn unavailable_reason(reason: &Unavailable) -> String {
         Unavailable::NoSeries(selector) => format!("no series matched {selector}"),
         Unavailable::CounterReset(series) => format!("counter reset on {series}"),
         Unavailable::NonMonotoneHistogram(series) => format!("non-monotone histogram {series}"),
+        Unavailable::SpecDiffers(why) => format!("no baseline: {why}"),
     }
 }
 

@@ -3,15 +3,19 @@
 
 use super::{ReportError, Result};
 use crate::scrape::Tls;
+use crate::scrape::client::{BodyStop, read_capped};
 use crate::scrape::transport::Endpoint;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::Request;
 use hyper::client::conn::http1;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 use hyper_util::rt::TokioIo;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Most of the controller's answer read, in bytes; its content is unused.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// Posts report bodies to one intake URL over HTTP/1.1, plain or TLS.
 #[derive(Debug, Clone)]
@@ -99,12 +103,12 @@ impl Poster {
                 .await
                 .map_err(|source| self.protocol(source))?;
             let status = response.status();
-            // Drain the (small) answer so the connection ends cleanly; its content is unused.
-            response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|source| self.protocol(source))?;
+            // Drain the (small) answer so the connection ends cleanly; its content is unused,
+            // so a longer one is left unread and the status decides.
+            match read_capped(response, MAX_ANSWER_BYTES).await {
+                Ok(_) | Err(BodyStop::TooLarge(_)) => {}
+                Err(BodyStop::Protocol(source)) => return Err(self.protocol(source)),
+            }
             if status.is_success() {
                 Ok(())
             } else {

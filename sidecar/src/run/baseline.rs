@@ -1,7 +1,10 @@
 //! A canary's baseline for one judged range `(from, to]`, from the sources its assignment names,
 //! in the assignment's order of preference: the previous revision's sidecars (their windows over
-//! the range, summed; peers that fail are left out), else the snapshot taken at release time
-//! (its observations used oldest first, one per judged range, each once), else Prometheus (over
+//! the range, summed; peers that fail are left out), else, once the assignment lists no previous
+//! pod any more (the rolling update finished), the snapshot taken at release time (its
+//! observations used oldest first, one per judged range, each once). Listed peers that do not
+//! answer do not make the snapshot the baseline: it is up to half an hour old, and a blip of
+//! the peers would judge the canary's traffic now against it. Last comes Prometheus (over
 //! ranges of at least `--prometheus-step`, so that its scrapes fall inside). Nothing usable gives the
 //! reason, which the judge turns into an inconclusive tick.
 
@@ -14,9 +17,9 @@ use super::fetch::Fetcher;
 use super::{Result, RunError};
 use crate::assign::BaselineSources;
 use crate::baseline::{PrometheusBaseline, PrometheusConfig};
-use crate::serve::WindowJson;
+use crate::serve::{MetricDefinition, WindowJson};
 use crate::spec::WatchSpec;
-use crate::window::{self, MetricDelta, Observation};
+use crate::window::{self, MetricDelta, Observation, Unavailable};
 
 /// Largest window answer accepted from a peer or the snapshot, in bytes.
 pub(super) const MAX_WINDOW_BYTES: usize = 8 * 1024 * 1024;
@@ -49,6 +52,8 @@ pub(super) struct BaselineReader {
     snapshot: Option<Snapshot>,
     prometheus: Option<PrometheusBaseline>,
     prometheus_step: Duration,
+    /// Why a source the assignment names cannot be used (the others still are).
+    refused: Option<String>,
 }
 
 #[derive(Debug)]
@@ -62,27 +67,27 @@ struct Snapshot {
 impl BaselineReader {
     /// A reader for `sources`: peers fetched with `peer_fetcher`, the snapshot with
     /// `snapshot_fetcher` (which carries the token when the snapshot is the controller's),
-    /// Prometheus over ranges of at least `prometheus_step`.
+    /// Prometheus over ranges of at least `prometheus_step` and in the release's `namespace`
+    /// only. A Prometheus source that cannot be
+    /// used (a URL the client does not speak, such as `https://`) is left out, and
+    /// [`BaselineReader::refused`] says why: it is the last resort, the others still judge.
     pub(super) fn new(
         sources: &BaselineSources,
         peer_fetcher: Fetcher,
         snapshot_fetcher: Fetcher,
         prometheus_step: Duration,
-    ) -> Result<Self> {
-        let prometheus = match &sources.prometheus {
-            Some(source) => {
-                let mut config = PrometheusConfig::new(&source.url, &source.previous_hash);
-                config.timeout = peer_fetcher.timeout;
-                Some(
-                    PrometheusBaseline::new(config).map_err(|e| RunError::Decode {
-                        url: source.url.clone(),
-                        reason: format!("unusable Prometheus baseline: {e}"),
-                    })?,
-                )
-            }
-            None => None,
-        };
-        Ok(BaselineReader {
+        namespace: Option<&str>,
+    ) -> Self {
+        let mut refused = None;
+        let prometheus = sources.prometheus.as_ref().and_then(|source| {
+            let mut config = PrometheusConfig::new(&source.url, &source.previous_hash);
+            config.timeout = peer_fetcher.timeout;
+            config.namespace = namespace.map(str::to_string);
+            PrometheusBaseline::new(config)
+                .map_err(|e| refused = Some(format!("prometheus left out: {e}")))
+                .ok()
+        });
+        BaselineReader {
             peers: sources
                 .peers
                 .iter()
@@ -96,7 +101,13 @@ impl BaselineReader {
             }),
             prometheus,
             prometheus_step,
-        })
+            refused,
+        }
+    }
+
+    /// Why a source the assignment names is left out, if one is.
+    pub(super) fn refused(&self) -> Option<&str> {
+        self.refused.as_deref()
     }
 
     /// Carries over from `old` what this reader must not repeat: the snapshot's observations
@@ -111,16 +122,15 @@ impl BaselineReader {
 
     /// The baseline over `(from_ms, to_ms]` for the metrics of `spec`.
     pub(super) async fn read(&mut self, spec: &WatchSpec, from_ms: i64, to_ms: i64) -> Read {
-        let width = spec.metrics.len();
+        let mine = MetricDefinition::of_spec(spec);
         let mut reasons = Vec::new();
         if !self.peers.is_empty() {
-            match self.read_peers(width, from_ms, to_ms).await {
+            match self.read_peers(&mine, from_ms, to_ms).await {
                 Ok(read) => return read,
                 Err(reason) => reasons.push(reason),
             }
-        }
-        if let Some(snapshot) = &mut self.snapshot {
-            match snapshot.next(width, to_ms).await {
+        } else if let Some(snapshot) = &mut self.snapshot {
+            match snapshot.next(&mine, to_ms).await {
                 Ok(observation) => {
                     return Read::Got {
                         observation,
@@ -146,6 +156,7 @@ impl BaselineReader {
                 Err(reason) => reasons.push(format!("prometheus: {reason}")),
             }
         }
+        reasons.extend(self.refused.clone());
         if reasons.is_empty() {
             reasons.push("the assignment names no baseline source".to_string());
         }
@@ -155,16 +166,18 @@ impl BaselineReader {
     /// The peers' windows over the range, summed; an error when none gave a usable delta.
     async fn read_peers(
         &self,
-        width: usize,
+        mine: &[MetricDefinition],
         from_ms: i64,
         to_ms: i64,
     ) -> std::result::Result<Read, String> {
+        let width = mine.len();
         let mut fetches = JoinSet::new();
         for peer in &self.peers {
             let url = format!("{peer}/v1/window?from={from_ms}&to={to_ms}");
             let fetcher = self.peer_fetcher.clone();
+            let mine = mine.to_vec();
             fetches.spawn(async move {
-                let outcome = fetch_window(&fetcher, &url, width).await;
+                let outcome = fetch_window(&fetcher, &url, &mine).await;
                 (url, outcome)
             });
         }
@@ -201,10 +214,14 @@ impl BaselineReader {
 
 impl Snapshot {
     /// The next unused snapshot observation, fetching the snapshot the first time.
-    async fn next(&mut self, width: usize, at_ms: i64) -> std::result::Result<Observation, String> {
+    async fn next(
+        &mut self,
+        mine: &[MetricDefinition],
+        at_ms: i64,
+    ) -> std::result::Result<Observation, String> {
         if self.left.is_none() {
             let url = self.url.clone();
-            let window = fetch_window(&self.fetcher, &url, width)
+            let window = fetch_window(&self.fetcher, &url, mine)
                 .await
                 .map_err(|e| format!("snapshot: {e}"))?;
             self.left = Some(window.into());
@@ -220,26 +237,20 @@ impl Snapshot {
     }
 }
 
-/// GETs a window and checks it: right version, one delta per watched metric, well-formed.
-async fn fetch_window(fetcher: &Fetcher, url: &str, width: usize) -> Result<Vec<Observation>> {
+/// GETs a window, checks it (right version, well-formed) and matches its deltas to `mine`
+/// (see [`crate::serve::align`]: by definition, or by position from a sidecar that states none).
+async fn fetch_window(
+    fetcher: &Fetcher,
+    url: &str,
+    mine: &[MetricDefinition],
+) -> Result<Vec<Observation>> {
     let refuse = |reason: String| RunError::Decode {
         url: url.to_string(),
         reason,
     };
     let body = fetcher.get(url).await?;
-    WindowJson::decode(&body)
-        .map_err(refuse)?
-        .into_iter()
-        .map(|o| {
-            if o.metrics.len() != width {
-                return Err(refuse(format!(
-                    "it watches {} metrics, this pod {width}: the watch specs differ",
-                    o.metrics.len()
-                )));
-            }
-            Ok(o)
-        })
-        .collect()
+    let window = WindowJson::decode_window(&body).map_err(refuse)?;
+    crate::serve::align(mine, window.metrics.as_deref(), window.observations).map_err(refuse)
 }
 
 /// The observation when at least one metric has a usable delta, else the first reason.
@@ -248,6 +259,7 @@ fn usable(observation: Observation) -> std::result::Result<Observation, String> 
         return Ok(observation);
     }
     Err(match observation.metrics.first() {
+        Some(MetricDelta::Unavailable(Unavailable::SpecDiffers(why))) => why.clone(),
         Some(MetricDelta::Unavailable(reason)) => format!("{reason:?}"),
         _ => "no metrics".to_string(),
     })
@@ -275,8 +287,8 @@ mod tests {
             snapshot: Some(snapshot.to_string()),
             ..BaselineSources::default()
         };
-        BaselineReader::new(&sources, fetcher.clone(), fetcher, Duration::from_secs(15))
-            .expect("a reader")
+        let step = Duration::from_secs(15);
+        BaselineReader::new(&sources, fetcher.clone(), fetcher, step, Some("shop"))
     }
 
     #[test]

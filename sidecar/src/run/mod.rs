@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use crate::assign::{Assignment, Role};
 use crate::scrape::{Tls, TlsError};
 use crate::serve::{LogLevelControl, Server, State, StoredLogLevel};
-use crate::watch::parse_duration;
+use crate::watch::{parse_alpha, parse_duration};
 use tracing_subscriber::{EnvFilter, reload};
 
 pub use spec_source::{SpecEvent, SpecOrigin, SpecSource};
@@ -151,7 +151,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub prometheus_step: Duration,
     /// Family-wise bound on the probability of ever raising a false alarm.
-    #[arg(long, env = "RIPCORD_ALPHA", default_value_t = 0.01)]
+    #[arg(long, env = "RIPCORD_ALPHA", default_value_t = 0.01, value_parser = parse_alpha)]
     pub alpha: f64,
 }
 
@@ -203,6 +203,9 @@ pub struct RunStatus {
     pub judged: u64,
     /// Where the last judged range's baseline came from, or why there was none.
     pub baseline: Option<String>,
+    /// A baseline source the canary assignment names that cannot be used, and why (the
+    /// other sources still judge).
+    pub baseline_error: Option<String>,
 }
 
 impl Default for RunStatus {
@@ -214,6 +217,7 @@ impl Default for RunStatus {
             scrapes: 0,
             judged: 0,
             baseline: None,
+            baseline_error: None,
         }
     }
 }
@@ -414,6 +418,20 @@ mod tests {
             PathBuf::from("/var/run/secrets/ripcord/token")
         );
         assert_eq!(args.interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn alpha_must_lie_strictly_between_0_and_1() {
+        let command = || Cli::command().mut_args(|arg| arg.env(None::<&str>));
+        for bad in ["0", "1.5", "NaN", "1", "-0.1"] {
+            let parsed = command().try_get_matches_from(["ripcord-sidecar", "--alpha", bad]);
+            assert!(parsed.is_err(), "--alpha {bad} was accepted");
+        }
+        let matches = command()
+            .try_get_matches_from(["ripcord-sidecar", "--alpha", "0.05"])
+            .expect("a good alpha");
+        let args = Cli::from_arg_matches(&matches).expect("args").run;
+        assert_eq!(args.alpha, 0.05);
     }
 
     #[test]

@@ -166,6 +166,8 @@ impl Loop {
             SpecEvent::Unchanged => {}
             SpecEvent::Loaded(spec) => {
                 tracing::info!(metrics = spec.metrics.len(), "watch spec loaded");
+                self.state
+                    .set_definitions(crate::serve::MetricDefinition::of_spec(&spec));
                 self.watched = Some(Watched {
                     extractor: Extractor::new(&spec),
                     spec,
@@ -228,22 +230,17 @@ impl Loop {
     /// judgement: a restart would start a new test with the whole alpha again, and would throw
     /// the evidence so far away.
     fn follow_baseline(&mut self, assignment: Assignment) {
-        match self.baseline_reader(&assignment) {
-            Ok(mut reader) => {
-                if let Some(canary) = self.canary.as_mut() {
-                    reader.keep_progress(&mut canary.baseline);
-                    canary.baseline = reader;
-                    canary.assignment = assignment;
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "new baseline sources refused; the previous ones stay");
-                self.refused = Some(assignment);
-            }
+        let mut reader = self.baseline_reader(&assignment);
+        if let Some(canary) = self.canary.as_mut() {
+            reader.keep_progress(&mut canary.baseline);
+            canary.baseline = reader;
+            canary.assignment = assignment;
         }
     }
 
-    fn baseline_reader(&self, assignment: &Assignment) -> Result<BaselineReader> {
+    /// A reader of the assignment's baseline sources; a source left out is logged and shown
+    /// in the status.
+    fn baseline_reader(&self, assignment: &Assignment) -> BaselineReader {
         let peer_fetcher = Fetcher {
             tls: Some(self.tls.clone()),
             token_file: None,
@@ -264,16 +261,26 @@ impl Loop {
                 .map(|_| self.token_file.clone()),
             ..peer_fetcher.clone()
         };
-        BaselineReader::new(
+        let reader = BaselineReader::new(
             &assignment.baseline,
             peer_fetcher,
             snapshot_fetcher,
             self.prometheus_step,
-        )
+            assignment.release.as_ref().map(|r| r.namespace.as_str()),
+        );
+        if let Some(why) = reader.refused() {
+            tracing::error!(
+                reason = why,
+                "a baseline source is left out; the others judge"
+            );
+        }
+        let refused = reader.refused().map(str::to_string);
+        self.status.update(|s| s.baseline_error = refused);
+        reader
     }
 
     fn start_canary(&self, assignment: Assignment, spec: &WatchSpec) -> Result<Canary> {
-        let baseline = self.baseline_reader(&assignment)?;
+        let baseline = self.baseline_reader(&assignment);
         let first_sequence = self.next_sequence.max(unix_millis());
         let reporter = match (&self.controller, &assignment.release) {
             (Some(base), Some(release)) => Some(self.reporter(base, release, first_sequence)?),
@@ -313,6 +320,7 @@ impl Loop {
     /// Ends the canary judgement, remembering where its reports' sequence got to; its reporter
     /// gets [`DRAIN_LIMIT`] in the background to deliver the verdict last offered.
     fn end_canary(&mut self) {
+        self.status.update(|s| s.baseline_error = None);
         if let Some(canary) = self.canary.take() {
             let offered = canary.reporter.as_ref().map_or(0, |r| r.stats().offered);
             self.next_sequence = self
@@ -383,11 +391,15 @@ impl Canary {
     }
 }
 
-/// Scrapes once and records the outcome in the served state.
+/// Scrapes once and records the outcome in the served state (a failed scrape in the extractor
+/// too).
 async fn scrape_into(scraper: &Scraper, extractor: &mut Extractor, state: &State, at_ms: i64) {
     let body = match scraper.scrape().await {
         Ok(body) => body,
         Err(error) => {
+            // The next good scrape only sets the starting point again: its delta would span
+            // the gap.
+            extractor.failed(at_ms, &error.to_string());
             state.scrape_failed(error_kind(&error), &error.to_string());
             return;
         }
@@ -425,4 +437,29 @@ fn error_kind(error: &ScrapeError) -> ScrapeErrorKind {
 /// Milliseconds since the Unix epoch.
 fn unix_millis() -> u64 {
     u64::try_from(crate::watch::now_ms()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrape::ScrapeConfig;
+
+    #[tokio::test]
+    async fn a_failed_scrape_costs_the_next_good_one_its_delta() {
+        let spec = crate::spec::parse_watch("errors: e_total / r_total max +50%").expect("spec");
+        let mut extractor = Extractor::new(&spec);
+        extractor.observe(1, b"e_total 1\nr_total 10\n");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = closed.local_addr().expect("address");
+        drop(closed);
+        let scraper =
+            Scraper::new(ScrapeConfig::new(format!("http://{addr}/metrics"))).expect("scraper");
+        let state = State::new(10);
+        scrape_into(&scraper, &mut extractor, &state, 2).await;
+        let after = extractor.observe(3, b"e_total 50\nr_total 60\n");
+        assert!(
+            matches!(after.metrics[0], MetricDelta::Unavailable(_)),
+            "the gap's counts landed in one tick: {after:?}"
+        );
+    }
 }

@@ -15,6 +15,7 @@
 
 mod admin;
 mod bind;
+mod definition;
 mod metrics;
 mod query;
 mod response;
@@ -34,9 +35,10 @@ use http_body_util::Full;
 
 pub use admin::{LogLevelControl, PeerAddr, StoredLogLevel};
 pub use bind::Server;
+pub use definition::{MetricDefinition, align};
 pub use metrics::{Metrics, ScrapeErrorKind, ScrapeResult};
 pub use state::{Readiness, State};
-pub use wire::{DeltaJson, ObservationJson, WINDOW_VERSION, WindowJson};
+pub use wire::{DecodedWindow, DeltaJson, ObservationJson, WINDOW_VERSION, WindowJson};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024;

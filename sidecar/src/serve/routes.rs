@@ -67,7 +67,8 @@ fn window(state: &State, parts: &Parts) -> Response<Body> {
         state.observations(query.from_ms, query.to_ms, MAX_WINDOW_OBSERVATIONS);
     json(
         StatusCode::OK,
-        &WindowJson::new(query.from_ms, query.to_ms, truncated, &observations),
+        &WindowJson::new(query.from_ms, query.to_ms, truncated, &observations)
+            .with_metrics(state.definitions()),
     )
 }
 

@@ -4,6 +4,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::admin::{LogLevelControl, StoredLogLevel};
+use super::definition::MetricDefinition;
 use super::metrics::{Metrics, ScrapeErrorKind};
 use crate::verdict::Verdict;
 use crate::window::{Observation, Window};
@@ -21,6 +22,8 @@ pub enum Readiness {
 struct Shared {
     verdict: Option<Verdict>,
     window: Window,
+    /// What the window's deltas count, once the owner said.
+    definitions: Option<Vec<MetricDefinition>>,
     readiness: Readiness,
 }
 
@@ -54,6 +57,7 @@ impl State {
             shared: Mutex::new(Shared {
                 verdict: None,
                 window: Window::new(window_capacity),
+                definitions: None,
                 readiness: Readiness::NotReady("no scrape yet".to_owned()),
             }),
             metrics: Metrics::new(),
@@ -72,6 +76,24 @@ impl State {
         let mut shared = self.lock();
         shared.window.push(observation);
         shared.readiness = Readiness::Ready;
+    }
+
+    /// Says what the observations pushed from now on count (the watch spec's metrics, in
+    /// order), for window readers. When that changes, the observations kept so far are
+    /// dropped: they count something else.
+    pub fn set_definitions(&self, definitions: Vec<MetricDefinition>) {
+        let mut shared = self.lock();
+        if shared.definitions.as_ref() != Some(&definitions) {
+            if shared.definitions.is_some() {
+                shared.window = Window::new(shared.window.capacity());
+            }
+            shared.definitions = Some(definitions);
+        }
+    }
+
+    /// What the window's deltas count, when said (see [`State::set_definitions`]).
+    pub fn definitions(&self) -> Option<Vec<MetricDefinition>> {
+        self.lock().definitions.clone()
     }
 
     /// Records a failed scrape; before the first success it becomes the readiness reason.

@@ -1,10 +1,15 @@
 //! The JSON the window route serves, and its conversion back into [`Observation`]s for peers.
 //!
+//! A window states what each delta counts (`metrics`, see [`MetricDefinition`]), so that a
+//! reader matches deltas to its own metrics by definition. Windows from a sidecar older than
+//! that field have none; readers then take the deltas by position, and only when as many.
+//!
 //! Histogram bounds are strings in Prometheus' `le` spelling (`"0.25"`, `"+Inf"`), because JSON
 //! numbers cannot hold infinity.
 
 use serde::{Deserialize, Serialize};
 
+use super::definition::MetricDefinition;
 use super::{Error, Result};
 use crate::window::{MetricDelta, Observation, Unavailable};
 
@@ -25,6 +30,22 @@ pub struct WindowJson {
     pub truncated: bool,
     /// The observations, oldest first.
     pub observations: Vec<ObservationJson>,
+    /// What each observation's deltas count, one definition per delta in the same order:
+    /// readers match deltas to their own metrics by [`MetricDefinition::counts`], not by
+    /// position. Absent from a sidecar that predates the field (or watches nothing); its
+    /// deltas are then taken by position when the reader watches as many metrics. Optional
+    /// and additive: readers that do not know it ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Vec<MetricDefinition>>,
+}
+
+/// A window read back: what its deltas count, when it says, and its observations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedWindow {
+    /// [`WindowJson::metrics`].
+    pub metrics: Option<Vec<MetricDefinition>>,
+    /// The observations, oldest first.
+    pub observations: Vec<Observation>,
 }
 
 impl WindowJson {
@@ -36,12 +57,24 @@ impl WindowJson {
             to_ms,
             truncated,
             observations: observations.iter().map(ObservationJson::from).collect(),
+            metrics: None,
         }
+    }
+
+    /// This window, stating that its deltas count `metrics` (one per delta, in order).
+    pub fn with_metrics(mut self, metrics: Option<Vec<MetricDefinition>>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// A window answer read back into observations: JSON of this version, at most
     /// [`super::MAX_WINDOW_OBSERVATIONS`] of them, each well-formed; else why not.
     pub fn decode(body: &[u8]) -> std::result::Result<Vec<Observation>, String> {
+        Self::decode_window(body).map(|window| window.observations)
+    }
+
+    /// [`WindowJson::decode`], keeping what the deltas count when the window says.
+    pub fn decode_window(body: &[u8]) -> std::result::Result<DecodedWindow, String> {
         let window: WindowJson =
             serde_json::from_slice(body).map_err(|e| format!("not a window: {e}"))?;
         if window.version != WINDOW_VERSION {
@@ -54,11 +87,15 @@ impl WindowJson {
                 window.observations.len()
             ));
         }
-        window
+        let observations = window
             .observations
             .into_iter()
             .map(|o| o.into_observation().map_err(|e| e.to_string()))
-            .collect()
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(DecodedWindow {
+            metrics: window.metrics,
+            observations,
+        })
     }
 }
 
@@ -91,8 +128,9 @@ pub enum DeltaJson {
     },
     /// No trustworthy delta.
     Unavailable {
-        /// `first_scrape`, `scrape_failed`, `no_series`, `counter_reset` or
-        /// `non_monotone_histogram`.
+        /// `first_scrape`, `scrape_failed`, `no_series`, `counter_reset`,
+        /// `non_monotone_histogram` or `spec_differs` (only in a canary's own baseline, never
+        /// in a served window).
         reason: String,
         /// What the reason is about (the error, the selector, the series); empty for
         /// `first_scrape`.
@@ -191,6 +229,7 @@ fn unavailable_parts(reason: &Unavailable) -> (&'static str, String) {
         Unavailable::NoSeries(detail) => ("no_series", detail.clone()),
         Unavailable::CounterReset(detail) => ("counter_reset", detail.clone()),
         Unavailable::NonMonotoneHistogram(detail) => ("non_monotone_histogram", detail.clone()),
+        Unavailable::SpecDiffers(detail) => ("spec_differs", detail.clone()),
     }
 }
 
@@ -201,6 +240,7 @@ fn unavailable_from(reason: &str, detail: String) -> Option<Unavailable> {
         "no_series" => Unavailable::NoSeries(detail),
         "counter_reset" => Unavailable::CounterReset(detail),
         "non_monotone_histogram" => Unavailable::NonMonotoneHistogram(detail),
+        "spec_differs" => Unavailable::SpecDiffers(detail),
         _ => return None,
     })
 }
@@ -253,10 +293,39 @@ mod tests {
             MetricDelta::Unavailable(Unavailable::NoSeries("x_total".into())),
             MetricDelta::Unavailable(Unavailable::CounterReset("x_total{a=\"b\"}".into())),
             MetricDelta::Unavailable(Unavailable::NonMonotoneHistogram("h".into())),
+            MetricDelta::Unavailable(Unavailable::SpecDiffers("errors".into())),
         ];
         for delta in deltas {
             assert_eq!(roundtrip(delta.clone()), delta);
         }
+    }
+
+    #[test]
+    fn a_window_states_what_it_counts_and_one_without_is_still_read() {
+        let spec = crate::spec::parse_watch("errors: e_total / r_total max +50%").unwrap();
+        let metrics = Some(MetricDefinition::of_spec(&spec));
+        let observations = [Observation {
+            at_ms: 7,
+            metrics: vec![MetricDelta::Ratio {
+                events: 1.0,
+                trials: 2.0,
+            }],
+        }];
+        let stated = WindowJson::new(0, 7, false, &observations).with_metrics(metrics.clone());
+        let text = serde_json::to_vec(&stated).unwrap();
+        let decoded = WindowJson::decode_window(&text).unwrap();
+        assert_eq!(decoded.metrics, metrics);
+        assert_eq!(decoded.observations, observations);
+        let older = serde_json::to_string(&WindowJson::new(0, 7, false, &observations)).unwrap();
+        assert!(
+            !older.contains("metrics\":null"),
+            "absent, not null: {older}"
+        );
+        let decoded = WindowJson::decode_window(older.as_bytes()).unwrap();
+        assert_eq!(
+            (decoded.metrics, decoded.observations),
+            (None, observations.to_vec())
+        );
     }
 
     #[test]

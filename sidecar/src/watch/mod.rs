@@ -129,7 +129,8 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-fn parse_alpha(text: &str) -> std::result::Result<f64, String> {
+/// An alpha strictly between 0 and 1, else why not (the `--alpha` value parser).
+pub(crate) fn parse_alpha(text: &str) -> std::result::Result<f64, String> {
     match text.parse::<f64>() {
         Ok(alpha) if alpha > 0.0 && alpha < 1.0 => Ok(alpha),
         _ => Err(format!(

@@ -37,7 +37,10 @@ fn plausible(delta: MetricDelta, metric: &str) -> Result<MetricDelta, Skipped> {
 /// Each series is compared with its own previous value; a series whose value went down restarted
 /// from 0. A scrape in which any series of a metric restarted gives
 /// [`Unavailable::CounterReset`] for that metric (the restart's counts are not trusted), and the
-/// next scrape is normal again. A scrape that fails to parse changes nothing.
+/// next scrape is normal again. A scrape that fails (unreachable, refused, unparsable, or a
+/// metric whose series could not be read) leaves no starting point for the metrics it failed:
+/// the next good scrape only sets one again and is unavailable, like a reset, so that a gap's
+/// counts never land in one tick judged against one tick of baseline.
 #[derive(Debug)]
 pub struct Extractor {
     metrics: Vec<Tracked>,
@@ -59,6 +62,8 @@ struct Tracked {
     tracker: Tracker,
     /// Whether a scrape already set this metric's starting point.
     started: bool,
+    /// Whether a scrape failed for this metric since it last had a starting point.
+    failed: bool,
 }
 
 impl Extractor {
@@ -86,6 +91,7 @@ impl Extractor {
                     }
                 },
                 started: false,
+                failed: false,
             })
             .collect();
         Extractor {
@@ -125,15 +131,19 @@ impl Extractor {
     }
 
     /// Records a scrape that could not be taken (unreachable endpoint, timeout): every metric is
-    /// [`Unavailable::ScrapeFailed`] with `reason`, and no state changes.
+    /// [`Unavailable::ScrapeFailed`] with `reason`, and loses its starting point, so that the
+    /// next good scrape only sets it again (its delta would span the whole gap).
     pub fn failed(&mut self, at_ms: i64, reason: &str) -> Observation {
         self.begin();
         Observation {
             at_ms,
             metrics: self
                 .metrics
-                .iter()
-                .map(|_| MetricDelta::Unavailable(Unavailable::ScrapeFailed(reason.to_owned())))
+                .iter_mut()
+                .map(|metric| {
+                    metric.lose_start();
+                    MetricDelta::Unavailable(Unavailable::ScrapeFailed(reason.to_owned()))
+                })
                 .collect(),
         }
     }
@@ -202,10 +212,29 @@ impl Tracked {
             }
             Err(Skipped::Started(reason)) => {
                 self.started = true;
+                let reason = match reason {
+                    Unavailable::FirstScrape if std::mem::take(&mut self.failed) => {
+                        Unavailable::ScrapeFailed(
+                            "a scrape failed before this one, which only sets the starting \
+                             point again"
+                                .to_owned(),
+                        )
+                    }
+                    other => other,
+                };
                 MetricDelta::Unavailable(reason)
             }
-            Err(Skipped::Untouched(reason)) => MetricDelta::Unavailable(reason),
+            Err(Skipped::Untouched(reason)) => {
+                self.lose_start();
+                MetricDelta::Unavailable(reason)
+            }
         }
+    }
+
+    /// Forgets the starting point after a failed scrape.
+    fn lose_start(&mut self) {
+        self.failed |= self.started;
+        self.started = false;
     }
 }
 

@@ -6,7 +6,10 @@
 //! summed increases of the numerator's and the denominator's series; for a latency, the summed
 //! cumulative bucket increases of the histogram's series. Anything untrustworthy (first scrape,
 //! restart, broken histogram, failed scrape, missing series, NaN counters) is an [`Unavailable`]
-//! with its reason, never a number. [`Window`] keeps the latest observations in a bounded ring.
+//! with its reason, never a number. A failed scrape also costs the next good one: that scrape
+//! only sets the starting point again (its delta would span the whole gap, landing a gap's
+//! counts in one tick that is judged against one tick of baseline). [`Window`] keeps the latest
+//! observations in a bounded ring.
 
 mod counter;
 mod cumulative;
@@ -52,6 +55,9 @@ pub enum Unavailable {
     CounterReset(String),
     /// A histogram's buckets were not cumulative. The scrape is not trusted.
     NonMonotoneHistogram(String),
+    /// Only in a canary's baseline: the baseline source counts this metric otherwise (the
+    /// release changed the watch spec), so it has no baseline from that source; why.
+    SpecDiffers(String),
 }
 
 /// The deltas of one scrape, one per watched metric, in spec order.

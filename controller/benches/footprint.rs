@@ -188,6 +188,7 @@ async fn main() {
         assign: AssignSettings::default(),
         snapshots: None,
         earlier: Default::default(),
+        warned: Default::default(),
     });
     tokio::spawn(reconcile::run(
         context,

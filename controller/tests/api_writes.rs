@@ -679,6 +679,67 @@ async fn a_rollback_failing_past_its_claim_stays_acting_and_the_next_failing_ver
 }
 
 #[tokio::test]
+async fn a_pending_outcome_under_another_replicas_settled_one_reports_nothing() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    let hook = Hook::start().await;
+    for _ in 0..2 {
+        world.server.fail_next(
+            Method::PATCH,
+            DEPLOYMENT_PATH,
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+        );
+    }
+    let slow = actor(&world, "controller-a")
+        .with_retries(SHORT_RETRIES)
+        .with_notifier(hook.notifier());
+    let acting = tokio::spawn(async move {
+        slow.handle(&fail_report("checkout-59c4d7f8b6-pod0", 1), Instant::now())
+            .await
+    });
+    world
+        .server
+        .wait_until(WAIT, |s| {
+            let check = s.get(&check_key())?;
+            (check["status"]["claimedBy"] == "controller-a").then_some(())
+        })
+        .await
+        .expect("controller-a claimed the release");
+    world.server.write_as_other_before_next(
+        Method::PATCH,
+        CHECK_STATUS_PATH,
+        check_key(),
+        |stored| {
+            let mut check = stored.cloned().expect("stored");
+            check["status"]["phase"] = json!("RolledBack");
+            check
+        },
+    );
+    let handled = acting.await.expect("joined").expect("handled");
+    assert!(
+        matches!(
+            handled,
+            Handled::Acted {
+                phase: Phase::RolledBack,
+                ..
+            }
+        ),
+        "the phase written is the settled one: {handled:?}"
+    );
+    let status = world.check().status.expect("status");
+    assert_eq!(status.phase, Some(Phase::RolledBack));
+    assert_eq!(status.actions.len(), 1, "controller-a's record is kept");
+    assert_eq!(
+        hook.count(),
+        0,
+        "the replica that settled it reported; a stale 'not yet' would contradict it"
+    );
+    assert!(
+        world.server.writes().iter().all(|r| r.path != EVENTS_PATH),
+        "no Warning Event after the release settled"
+    );
+}
+
+#[tokio::test]
 async fn a_claim_left_stale_with_no_verdict_to_come_is_taken_over_from_its_status() {
     let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
     let hook = Hook::start().await;
@@ -726,6 +787,28 @@ async fn a_claim_left_stale_with_no_verdict_to_come_is_taken_over_from_its_statu
         Handled::Skipped(SkipReason::AlreadySettled),
         "a settled check is not stranded"
     );
+}
+
+#[tokio::test]
+async fn a_patch_refused_with_no_race_behind_it_settles_with_the_servers_answer() {
+    let world = World::start(vec![RegressionStep::Rollback], Mode::Act).await;
+    for _ in 0..10 {
+        world.server.fail_next(
+            Method::PATCH,
+            DEPLOYMENT_PATH,
+            http::StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    }
+    let refused = actor(&world, "controller-a").with_retries(SHORT_RETRIES);
+    acts_to(&refused, 1, Phase::Failed).await;
+    assert_eq!(
+        world.deployment_patches().len(),
+        1,
+        "the Deployment had not changed when read again: no second patch"
+    );
+    let status = world.check().status.expect("status");
+    let detail = status.actions[0].detail.as_deref().unwrap_or_default();
+    assert!(detail.contains("refused the patch"), "{detail}");
 }
 
 #[tokio::test]
@@ -967,6 +1050,7 @@ fn start_reconciler(world: &World) -> tokio::sync::watch::Sender<bool> {
         assign: AssignSettings::default(),
         snapshots: None,
         earlier: Default::default(),
+        warned: Default::default(),
     });
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let shutdown = async move {
@@ -1026,7 +1110,7 @@ async fn a_release_with_invalid_annotations_is_not_checked_and_says_so_in_an_eve
         Some("shop"),
         &format!("checkout-{FAILED_HASH}"),
     );
-    for key in [deployment_key(), current] {
+    for key in [deployment_key(), current.clone()] {
         world
             .server
             .write_as_other(&key, |stored| {
@@ -1048,8 +1132,23 @@ async fn a_release_with_invalid_annotations_is_not_checked_and_says_so_in_an_eve
         })
         .await
         .expect("an Event");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    world
+        .server
+        .write_as_other(&current, |stored| {
+            let mut object = stored.expect("stored").clone();
+            object["metadata"]["annotations"]["touched"] = json!("again");
+            object
+        })
+        .expect("the ReplicaSet touched, to reconcile again");
+    tokio::time::sleep(Duration::from_millis(800)).await;
     let _ = stop.send(true);
+    let events = world
+        .server
+        .writes()
+        .into_iter()
+        .filter(|r| r.path == EVENTS_PATH)
+        .count();
+    assert_eq!(events, 1, "the same reason is reported once");
     let body: Value = serde_json::from_slice(&event.body).expect("JSON");
     assert_eq!(body["reason"], "AnnotationInvalid", "{body}");
     assert_eq!(body["type"], "Warning", "{body}");

@@ -108,6 +108,7 @@ async fn finds_the_unlabelled_previous_revision(fixture: &str, selector_query: &
         assign: AssignSettings::default(),
         snapshots: None,
         earlier: Default::default(),
+        warned: Default::default(),
     });
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let shutdown = async move {

@@ -20,6 +20,19 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// The API server refused a write (409, 422) although the object had not changed when read
+    /// again: not a race but a write it will not take (an invalid template, an admission
+    /// policy). Give up; its answer says why.
+    #[error(
+        "the API server refused the patch of {name} though it had not changed: {source}; give up: fix the object or the policy that refuses it"
+    )]
+    Refused {
+        /// The object.
+        name: String,
+        /// The server's answer.
+        #[source]
+        source: kube::Error,
+    },
     /// Other writers kept winning the race for this object; retry later.
     #[error("{name} kept changing under concurrent writers; gave up for now")]
     Contended {
@@ -49,6 +62,7 @@ impl Error {
             Error::Kube { source, .. } => super::outcome::transient(source),
             Error::Contended { .. } => true,
             Error::BadRevision { .. }
+            | Error::Refused { .. }
             | Error::Replaced { .. }
             | Error::Status(_)
             | Error::Plan(_) => false,

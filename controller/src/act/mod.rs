@@ -176,9 +176,13 @@ impl Actor {
                 }
                 Next::Record => return self.record(&api, &check, report).await,
                 Next::Claim(purpose) => {
+                    let times = Times {
+                        received,
+                        claimed: Instant::now(),
+                    };
                     if let Some(claimed) = self.claim(&api, &check, Some(report), now).await? {
                         let (phase, first_action_after) = self
-                            .carry_out(&api, claimed, report, purpose, received)
+                            .carry_out(&api, claimed, report, purpose, times)
                             .await?;
                         return Ok(Handled::Acted {
                             phase,
@@ -216,12 +220,16 @@ impl Actor {
                 decide::Mode::Act => ClaimFor::Act,
                 decide::Mode::Observe => ClaimFor::Observe,
             };
+            let times = Times {
+                received: Instant::now(),
+                claimed: Instant::now(),
+            };
             let Some(claimed) = self.claim(&api, &check, None, now).await? else {
                 return Ok(Handled::NotRecorded);
             };
             tracing::info!("took over a stale claim no verdict came to take over");
             let (phase, _) = self
-                .carry_out(&api, claimed, &report, purpose, Instant::now())
+                .carry_out(&api, claimed, &report, purpose, times)
                 .await?;
             Ok(Handled::Acted {
                 phase,
@@ -294,10 +302,10 @@ impl Actor {
         check: ReleaseCheck,
         report: &VerdictReport,
         purpose: ClaimFor,
-        received: Instant,
+        times: Times,
     ) -> Result<(Phase, Option<std::time::Duration>)> {
+        let Times { received, claimed } = times;
         let name = check_name(&check);
-        let claimed = Instant::now();
         let mut first_action_after = None;
         let mut taken = Vec::new();
         let mut records = Vec::new();
@@ -329,20 +337,45 @@ impl Actor {
         if phase == Phase::Acting {
             tracing::warn!(release_check = %name, "a step failed for now; the next failing verdict tries again");
         }
-        let recorded = self.finish(api, &check, phase, &records).await;
-        if let Err(error) = &recorded {
-            tracing::error!(
-                release_check = %name,
-                %error,
-                ?records,
-                "the outcome is not in the ReleaseCheck; the Events and the notification still say what was done"
-            );
+        let written = match self.finish(api, &check, phase, &records).await {
+            Ok(written) => written,
+            Err(error) => {
+                tracing::error!(
+                    release_check = %name,
+                    %error,
+                    ?records,
+                    "the outcome is not in the ReleaseCheck; the Events and the notification still say what was done"
+                );
+                self.report(&check, report, phase, taken, first_outcome.is_none())
+                    .await;
+                return Err(error);
+            }
+        };
+        if written == phase {
+            self.report(&check, report, phase, taken, first_outcome.is_none())
+                .await;
+        } else {
+            tracing::info!(release_check = %name, ?written, "another replica's outcome settled the release; its Events and notice stand");
         }
-        evidence::events(&self.client, &self.reporter, &check, report, phase, &taken).await;
-        if phase != Phase::Acting || first_outcome.is_none() {
-            self.notify(&check, report, taken).await;
+        Ok((written, first_action_after))
+    }
+
+    /// The Events and the notification of an outcome: each settled outcome, and the first
+    /// one still pending; a pending outcome taken over again adds nothing, so a release whose
+    /// steps keep failing for a passing reason does not repeat itself every minute.
+    async fn report(
+        &self,
+        check: &ReleaseCheck,
+        report: &VerdictReport,
+        phase: Phase,
+        taken: Vec<ActionTaken>,
+        first: bool,
+    ) {
+        if phase == Phase::Acting && !first {
+            return;
         }
-        recorded.map(|()| (phase, first_action_after))
+        evidence::events(&self.client, &self.reporter, check, report, phase, &taken).await;
+        self.notify(check, report, taken).await;
     }
 
     /// Runs `step`, trying again while it fails for a passing reason and the claim made at
@@ -356,11 +389,19 @@ impl Actor {
         claimed: Instant,
     ) -> StepDone {
         let mut attempt = 1;
+        if claimed.elapsed() > self.retries.within_claim {
+            let detail = "not tried: the claim's time went to the steps before it; retry";
+            return StepDone::not_done(step, check, detail.to_string());
+        }
         loop {
             let limit = self.retries.attempt_limit;
             let done = match tokio::time::timeout(limit, self.step(step, check, report)).await {
                 Ok(done) => done,
-                Err(_) => StepDone::timed_out(step, check, limit),
+                Err(_) => StepDone::not_done(
+                    step,
+                    check,
+                    format!("no answer within {} ms; retry", limit.as_millis()),
+                ),
             };
             if !done.retry {
                 return done;
@@ -448,7 +489,8 @@ impl Actor {
         }
     }
 
-    /// Writes the outcome under the resourceVersion of the status last read. On a conflict
+    /// Writes the outcome under the resourceVersion of the status last read, and returns the
+    /// phase written (another replica's stronger outcome, when one landed first). On a conflict
     /// (another replica took the claim over after it went stale and wrote its own outcome, or a
     /// verdict's evidence landed) it re-reads and adds this replica's records to what is there:
     /// actions already taken must not lose their record, nor erase another's. A settled phase
@@ -462,7 +504,7 @@ impl Actor {
         claimed: &ReleaseCheck,
         phase: Phase,
         records: &[ActionRecord],
-    ) -> Result<()> {
+    ) -> Result<Phase> {
         let name = check_name(claimed);
         let mut current = std::borrow::Cow::Borrowed(claimed);
         let mut backoff = std::time::Duration::from_millis(200);
@@ -475,7 +517,7 @@ impl Actor {
                 .patch_status(&name, &patch_params(), &Patch::Merge(&patch))
                 .await
             {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(status.phase.unwrap_or(phase)),
                 Err(error) => error,
             };
             let conflict = matches!(&error, kube::Error::Api(s) if s.code == 409);
@@ -534,6 +576,14 @@ impl Actor {
     }
 }
 
+/// When a verdict arrived, and when the claim acting on it was made: retries are budgeted
+/// from the claim, so the last attempt ends before the claim goes stale.
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    received: Instant,
+    claimed: Instant,
+}
+
 /// What one on-regression step came to.
 #[derive(Debug)]
 struct StepDone {
@@ -548,9 +598,8 @@ struct StepDone {
 }
 
 impl StepDone {
-    /// An attempt of `step` on `check` that did not finish within `limit`.
-    fn timed_out(step: RegressionStep, check: &ReleaseCheck, limit: std::time::Duration) -> Self {
-        let detail = format!("no answer within {} ms; retry", limit.as_millis());
+    /// `step` on `check` not done for a passing reason, `detail`: worth trying again.
+    fn not_done(step: RegressionStep, check: &ReleaseCheck, detail: String) -> Self {
         let (kind, taken) = match step {
             RegressionStep::Flag => (RecordKind::FlagOff, "flag off"),
             RegressionStep::Rollback => (RecordKind::Rollback, "rollback"),

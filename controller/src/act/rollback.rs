@@ -117,7 +117,9 @@ async fn plan_and_apply(client: &kube::Client, check: &ReleaseCheck) -> Result<R
 
 /// Reads Deployment `namespace/name` and its ReplicaSets fresh, plans with `plan`, and sends
 /// the plan's patch (`patch_of`); on a lost race (the Deployment changed since it was read)
-/// reads and plans again, at most [`MAX_PLANS`] times. Returns the plan carried out.
+/// reads and plans again, at most [`MAX_PLANS`] times. A patch refused (409, 422) although the
+/// Deployment had not changed when read again was no race: the server's answer is returned as
+/// [`Error::Refused`], not retried. Returns the plan carried out.
 pub(super) async fn apply<P>(
     client: &kube::Client,
     namespace: &str,
@@ -126,20 +128,32 @@ pub(super) async fn apply<P>(
     patch_of: impl Fn(&P) -> Option<&DeploymentPatch>,
 ) -> Result<P> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let mut refused: Option<(Option<String>, kube::Error)> = None;
     for _ in 0..MAX_PLANS {
         let deployment = deployments
             .get(name)
             .await
             .map_err(Error::kube("read Deployment", name))?;
+        let version = deployment.metadata.resource_version.clone();
+        if let Some((read, source)) = refused.take()
+            && read == version
+        {
+            return Err(Error::Refused {
+                name: name.to_string(),
+                source,
+            });
+        }
         let replica_sets = owned_replica_sets(client, namespace, &deployment).await?;
         let plan = plan(&deployment, &replica_sets)?;
         let Some(patch) = patch_of(&plan) else {
             return Ok(plan);
         };
-        match send(client, patch).await {
-            Ok(()) => return Ok(plan),
+        let request = patch.to_request()?;
+        match client.request::<Deployment>(request).await {
+            Ok(_) => return Ok(plan),
             Err(err) if is_conflict(&err) => {
-                tracing::debug!("the Deployment changed since it was read; planning again");
+                tracing::debug!(error = %err, "the patch was refused; reading the Deployment again");
+                refused = Some((version, err));
             }
             Err(err) => return Err(Error::kube("patch Deployment", name)(err)),
         }
@@ -147,14 +161,6 @@ pub(super) async fn apply<P>(
     Err(Error::Contended {
         name: name.to_string(),
     })
-}
-
-/// Sends the planned JSON Patch exactly as planned (path, content type, body).
-async fn send(client: &kube::Client, patch: &DeploymentPatch) -> Result<(), kube::Error> {
-    let request = patch
-        .to_request()
-        .map_err(|err| kube::Error::Service(Box::new(std::io::Error::other(err.to_string()))))?;
-    client.request::<Deployment>(request).await.map(|_| ())
 }
 
 /// The ReplicaSets the Deployment's selector matches (ownership is checked by the planner).

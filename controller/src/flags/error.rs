@@ -97,7 +97,8 @@ impl FlagError {
     fn kube_disposition(error: &kube::Error) -> Disposition {
         match error {
             kube::Error::Api(status) => Disposition::for_status(status.code),
-            _ => Disposition::Retry,
+            kube::Error::HyperError(_) | kube::Error::Service(_) => Disposition::Retry,
+            _ => Disposition::GiveUp,
         }
     }
 }

@@ -123,7 +123,7 @@ impl FlagFlipper {
 
     /// Turns `flag` off; `AlreadyOff` when it was off. Safe to call again after any outcome.
     pub async fn turn_off(&self, flag: &FlagUrl, context: &FlipContext) -> Result<FlipOutcome> {
-        let name = flag.to_string();
+        let name = flag.shown();
         let span =
             tracing::info_span!("flag_off", flag = %name, release_check = %context.release_check);
         let outcome = self.dispatch(flag, &name, context).instrument(span).await;

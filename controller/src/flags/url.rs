@@ -135,6 +135,20 @@ impl fmt::Display for FlagUrl {
 }
 
 impl FlagUrl {
+    /// The flag as logs, errors, Events, notifications and action records show it: the
+    /// canonical form, but a webhook only by its scheme and host, since an incoming-webhook
+    /// URL often holds its secret in its path.
+    pub fn shown(&self) -> String {
+        match self {
+            FlagUrl::Webhook(flag) => {
+                let scheme = flag.url.scheme_str().unwrap_or("https");
+                let authority = flag.url.authority().map_or("", |a| a.as_str());
+                format!("webhook+{scheme}://{authority}/…")
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// Where turning the flag off sends the controller's credentials, for flags at an origin
     /// the workload names: `scheme://host[:port]` of an Unleash server or a webhook, in lower
     /// case. `None` for OpenFeature (the cluster's API server) and LaunchDarkly (its fixed API).
@@ -171,12 +185,12 @@ pub fn parse_origin(text: &str) -> std::result::Result<String, String> {
     origin_of(&uri).ok_or_else(|| format!("{text:?} is not http(s)://host[:port]"))
 }
 
-/// The flag URL `raw` as Events, notifications and action records may show it: its canonical
-/// form when it parses (a webhook's query, which may hold a secret, left out), else only its
-/// scheme and host, since an unparsed query or path may hold one.
+/// The flag URL `raw` as Events, notifications and action records may show it:
+/// [`FlagUrl::shown`] when it parses, else only its scheme and host, since an unparsed query or
+/// path may hold a secret.
 pub fn redacted(raw: &str) -> String {
     match raw.parse::<FlagUrl>() {
-        Ok(url) => url.to_string(),
+        Ok(url) => url.shown(),
         Err(_) => format!("{} (not a valid flag URL)", scheme_and_host(raw)),
     }
 }
@@ -295,8 +309,9 @@ fn single_param(query: &str, name: &str) -> Parsed<String> {
             Some((key, value)) if key == name && found.is_none() => found = Some(value.to_string()),
             Some((key, _)) if key == name => return Err(format!("{name} is given twice")),
             _ => {
+                let key = pair.split_once('=').map_or(pair, |(key, _)| key);
                 return Err(format!(
-                    "unexpected query parameter {pair:?}; only {name}= is read"
+                    "unexpected query parameter {key:?}; only {name}= is read"
                 ));
             }
         }
@@ -389,9 +404,14 @@ mod tests {
     #[test]
     fn a_shown_flag_url_keeps_no_part_that_may_hold_a_secret() {
         assert_eq!(
-            redacted("webhook+https://hooks.example.com/flags/off?token=s3cr3t"),
-            "webhook+https://hooks.example.com/flags/off"
+            redacted("webhook+https://hooks.example.com/hooks/catch/1/s3cr3t?token=s3cr3t"),
+            "webhook+https://hooks.example.com/…"
         );
+        let extra = "unleash+https://u.example/api/admin/projects/p/features/f?environment=prod&apikey=s3cr3t"
+            .parse::<FlagUrl>()
+            .expect_err("an unknown parameter");
+        assert!(!extra.to_string().contains("s3cr3t"), "{extra}");
+        assert!(extra.to_string().contains("apikey"), "{extra}");
         let unparsed = "webhook+https://user:pw@hooks.example.com/s3cr3t-path?token=s3cr3t&x";
         let shown = redacted(&format!("{unparsed} with a space"));
         assert_eq!(

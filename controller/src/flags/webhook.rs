@@ -53,7 +53,8 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     text
 }
 
-/// POSTs the signed event for `context` to the webhook.
+/// POSTs the signed event for `context` to the webhook; the event names the flag by its whole
+/// URL, errors by `name` (its scheme and host).
 pub(super) async fn turn_off(
     http: &HttpClient,
     secret: &str,
@@ -62,10 +63,11 @@ pub(super) async fn turn_off(
     context: &FlipContext,
     at_ms: i64,
 ) -> Result<FlipOutcome> {
+    let canonical = super::FlagUrl::Webhook(flag.clone()).to_string();
     let event = FlagOffEvent {
         version: EVENT_VERSION,
         action: "turn_off",
-        flag: name,
+        flag: &canonical,
         release: &context.release,
         release_check: &context.release_check,
         reason: &context.reason,

@@ -106,21 +106,21 @@ fn baseline(
 }
 
 /// The pod of `release`'s new revision that judges it: the oldest (then the first by name) of
-/// the new revision's pods that are not on their way out and run or have an address, `asking`
-/// counted among them unless it is being deleted (its sidecar asks, so it runs, whatever the
-/// cache says yet). It stays the judge while it lives; when it goes, the next oldest takes
-/// over with a judge of its own.
+/// the new revision's pods that run and are not on their way out. A pod that has not started
+/// running, or has stopped (evicted, failed), is passed over. The judge changes only when it
+/// stops running or an older pod starts running later (one that waited to be scheduled); the
+/// new judge starts a judge of its own.
 pub fn judge<'a>(
     release: &Release,
     pods: &'a [Arc<CompactPod>],
     asking: &'a CompactPod,
 ) -> Option<&'a CompactPod> {
     let current = release.current.hash.as_str();
-    let of_release = |p: &CompactPod| template_hash(p) == Some(current) && !p.deleting;
+    let candidate = |p: &CompactPod| template_hash(p) == Some(current) && p.serving();
     pods.iter()
         .map(AsRef::as_ref)
-        .filter(|p| of_release(p) && (p.running || p.ip.is_some()))
-        .chain(of_release(asking).then_some(asking))
+        .filter(|p| candidate(p))
+        .chain(candidate(asking).then_some(asking))
         .min_by(|a, b| {
             let age = |p: &CompactPod| p.created_ms.unwrap_or(i64::MAX);
             age(a).cmp(&age(b)).then_with(|| a.name.cmp(&b.name))
@@ -275,18 +275,31 @@ mod tests {
     }
 
     #[test]
-    fn a_canary_pod_not_yet_placed_does_not_hold_up_the_judging() {
+    fn a_canary_pod_that_does_not_run_does_not_hold_up_the_judging() {
         let settings = AssignSettings::default();
-        let unplaced = created(&pod("checkout-new-p", H3, "", "Pending", false), 1_000);
-        let mut unplaced_pod = CompactPod::clone(&unplaced);
-        unplaced_pod.ip = None;
-        let unplaced = Arc::new(unplaced_pod);
+        let pending = created(
+            &pod("checkout-new-p", H3, "10.0.0.28", "Pending", false),
+            500,
+        );
+        let evicted = created(
+            &pod("checkout-new-e", H3, "10.0.0.29", "Failed", false),
+            600,
+        );
         let running = created(
             &pod("checkout-new-r", H3, "10.0.0.32", "Running", false),
             2_000,
         );
         let mut pods = pods()[1..].to_vec();
-        pods.extend([Arc::clone(&unplaced), Arc::clone(&running)]);
+        pods.extend([
+            Arc::clone(&pending),
+            Arc::clone(&evicted),
+            Arc::clone(&running),
+        ]);
+        assert_eq!(
+            assign(&pending, &release(), None, &pods, &settings).role,
+            Role::Idle,
+            "a pod not running yet judges nothing, even when it asks"
+        );
         assert_eq!(
             assign(&running, &release(), None, &pods, &settings).role,
             Role::Canary

@@ -63,6 +63,36 @@ pub struct Context {
     pub snapshots: Option<Snapshots>,
     /// ReplicaSets listed for releases whose previous revision the caches miss.
     pub earlier: EarlierRevisions,
+    /// The invalid-annotation reason last reported per Deployment, so it is reported once.
+    pub warned: Warned,
+}
+
+/// What was last reported of each Deployment's invalid annotations (`namespace/name` → the
+/// reason), so an Event is written when the reason changes, not on every reconcile.
+#[derive(Debug, Default)]
+pub struct Warned(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl Warned {
+    /// Whether `reason` is news for Deployment `key`; remembers it.
+    fn first_time(&self, key: &str, reason: &str) -> bool {
+        let mut seen = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.get(key).is_some_and(|last| last == reason) {
+            return false;
+        }
+        seen.insert(key.to_string(), reason.to_string());
+        true
+    }
+
+    /// Forgets Deployment `key`'s reason: its annotations are valid again.
+    fn clear(&self, key: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+    }
 }
 
 impl Context {
@@ -246,10 +276,15 @@ async fn reconcile_inner(
         tracing::warn!(%reason, "the pod template's Ripcord annotations are invalid; not checking this release");
         let unchecked =
             release.previous.is_some() && !cached.iter().any(|c| c.name == check_name(&release));
-        if unchecked && !release.brought_back() {
+        let key = format!("{namespace}/{}", release.deployment);
+        if unchecked && !release.brought_back() && context.warned.first_time(&key, reason) {
             crate::act::invalid_policy(&context.client, namespace, &release.deployment, reason)
                 .await;
         }
+    } else {
+        context
+            .warned
+            .clear(&format!("{namespace}/{}", release.deployment));
     }
     let observed = Observed {
         release: &release,

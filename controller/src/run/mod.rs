@@ -118,6 +118,7 @@ pub async fn run_with(
         },
         snapshots: snapshots.clone(),
         earlier: Default::default(),
+        warned: Default::default(),
     });
     if let Some(snapshots) = snapshots.clone() {
         tokio::spawn(

@@ -102,7 +102,8 @@ pub fn next(stage: &Stage, decision: Decision, basis: Basis, mode: Mode, now_ms:
     }
 }
 
-fn claim_for(mode: Mode) -> ClaimFor {
+/// Why a replica claims a release in `mode`: to act on it, or to report it once.
+pub fn claim_for(mode: Mode) -> ClaimFor {
     match mode {
         Mode::Act => ClaimFor::Act,
         Mode::Observe => ClaimFor::Observe,

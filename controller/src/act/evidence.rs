@@ -164,6 +164,12 @@ pub(super) async fn publish(
     }
 }
 
+/// The Event reporter of writes not tied to one replica's claim (a hold, a warning): it names
+/// the controller, and the instance is the host (the pod's) name.
+pub(super) fn reporter() -> Reporter {
+    Reporter::from("ripcord-controller")
+}
+
 /// Milliseconds since the epoch of an RFC 3339 time, if it parses.
 pub(super) fn parse_rfc3339_ms(text: &str) -> Option<i64> {
     text.parse::<k8s_openapi::jiff::Timestamp>()

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use kube::runtime::events::{EventType, Reporter};
+use kube::runtime::events::EventType;
 
 use crate::crd::{
     ActionKind as RecordKind, ActionRecord, ActionResult as RecordResult, rfc3339_from_ms,
@@ -14,7 +14,7 @@ use crate::crd::{
 use crate::ops::metrics::Metrics;
 use crate::rollback::{self, HoldReason, RollbackPlan};
 
-use super::evidence::{Reason, publish};
+use super::evidence::{Reason, publish, reporter};
 use super::rollback::{apply, hold_outcome};
 use super::{Result, result_metric};
 use crate::now_ms;
@@ -103,9 +103,4 @@ pub async fn resume(
     let note = (Reason::ReleaseResumed, EventType::Normal, detail);
     publish(client, &reporter(), namespace, name, "Resume", [note]).await;
     Ok(true)
-}
-
-/// The reconciler's Events name the controller; the instance is the host (the pod's) name.
-fn reporter() -> Reporter {
-    Reporter::from("ripcord-controller")
 }

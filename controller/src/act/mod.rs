@@ -216,10 +216,7 @@ impl Actor {
             let Some(report) = stranded::kept_verdict(&check) else {
                 return Ok(Handled::Skipped(SkipReason::AlreadySettled));
             };
-            let purpose = match decide_mode(check.spec.policy.mode) {
-                decide::Mode::Act => ClaimFor::Act,
-                decide::Mode::Observe => ClaimFor::Observe,
-            };
+            let purpose = decide::claim_for(decide_mode(check.spec.policy.mode));
             let times = Times {
                 received: Instant::now(),
                 claimed: Instant::now(),
@@ -635,10 +632,9 @@ pub async fn invalid_policy(
         "the pod template's Ripcord annotations are invalid, so this release is not checked and \
          nothing will be done on a regression: {reason}"
     );
-    let reporter = kube::runtime::events::Reporter::from("ripcord-controller");
     evidence::publish(
         client,
-        &reporter,
+        &evidence::reporter(),
         namespace,
         deployment,
         "Validate",

@@ -272,19 +272,17 @@ async fn reconcile_inner(
         return Ok(Action::requeue(Duration::from_secs(10)));
     };
     let policy = policy_of(deployment);
+    let warned_key = format!("{namespace}/{}", release.deployment);
     if let Err(reason) = &policy {
         tracing::warn!(%reason, "the pod template's Ripcord annotations are invalid; not checking this release");
         let unchecked =
             release.previous.is_some() && !cached.iter().any(|c| c.name == check_name(&release));
-        let key = format!("{namespace}/{}", release.deployment);
-        if unchecked && !release.brought_back() && context.warned.first_time(&key, reason) {
+        if unchecked && !release.brought_back() && context.warned.first_time(&warned_key, reason) {
             crate::act::invalid_policy(&context.client, namespace, &release.deployment, reason)
                 .await;
         }
     } else {
-        context
-            .warned
-            .clear(&format!("{namespace}/{}", release.deployment));
+        context.warned.clear(&warned_key);
     }
     let observed = Observed {
         release: &release,

@@ -233,18 +233,42 @@ fn snapshots(client: &kube::Client, args: &RunArgs, namespace: &str) -> Result<O
     Ok(Some(Snapshots::new(client.clone(), settings)?))
 }
 
+/// The ticks of a period at which this replica leads, once the caches are synced.
+struct LeaderTicks {
+    ticker: tokio::time::Interval,
+    leadership: Leadership,
+}
+
+impl LeaderTicks {
+    /// Ticks every `period` once `caches` are synced; `None` when they never will be.
+    async fn start(period: Duration, caches: &Caches, leadership: Leadership) -> Option<Self> {
+        caches.wait_until_ready().await.ok()?;
+        Some(LeaderTicks {
+            ticker: tokio::time::interval(period),
+            leadership,
+        })
+    }
+
+    /// Waits for the next tick at which this replica leads.
+    async fn next(&mut self) {
+        loop {
+            self.ticker.tick().await;
+            if self.leadership.is_leader() {
+                return;
+            }
+        }
+    }
+}
+
 /// Every [`SNAPSHOT_SWEEP_PERIOD`], on the leader and once the caches are synced, deletes the
 /// snapshots whose release is settled, superseded or gone.
 async fn sweep_snapshots(snapshots: Snapshots, caches: Caches, leadership: Leadership) {
-    if caches.wait_until_ready().await.is_err() {
+    let Some(mut ticks) = LeaderTicks::start(SNAPSHOT_SWEEP_PERIOD, &caches, leadership).await
+    else {
         return;
-    }
-    let mut ticker = tokio::time::interval(SNAPSHOT_SWEEP_PERIOD);
+    };
     loop {
-        ticker.tick().await;
-        if !leadership.is_leader() {
-            continue;
-        }
+        ticks.next().await;
         let keep = |namespace: &str, name: &str| {
             caches.check(namespace, name).is_some_and(|check| {
                 let siblings = caches.checks_of(namespace, &check.deployment);
@@ -263,15 +287,12 @@ async fn sweep_snapshots(snapshots: Snapshots, caches: Caches, leadership: Leade
 /// the claims left stale that no failing verdict came to take over (`act::stranded`), one at a
 /// time.
 async fn sweep_stranded(actor: Actor, caches: Caches, leadership: Leadership) {
-    if caches.wait_until_ready().await.is_err() {
+    let Some(mut ticks) = LeaderTicks::start(STRANDED_SWEEP_PERIOD, &caches, leadership).await
+    else {
         return;
-    }
-    let mut ticker = tokio::time::interval(STRANDED_SWEEP_PERIOD);
+    };
     loop {
-        ticker.tick().await;
-        if !leadership.is_leader() {
-            continue;
-        }
+        ticks.next().await;
         let now = crate::now_ms();
         let stranded =
             caches.checks_where(|check| act::stranded::is_stranded(check.status.as_deref(), now));
